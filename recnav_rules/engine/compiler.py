@@ -1,0 +1,546 @@
+"""From a located YAML document to compiled policies, or every located error at once.
+
+Stages: JSON Schema (``schemas/policy.schema.json``) for shape, then semantic checks the schema
+cannot express (names that must exist, types that must agree, cycles between criteria, one
+citation or assumption per rule), then closures for the evaluator. A policy that does not pass
+every check never compiles.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from recnav_rules._resources import schema
+from recnav_rules.decision import Signpost, canonical_json
+from recnav_rules.engine import conditions
+from recnav_rules.engine.conditions import RefType
+from recnav_rules.engine.dates import age_in_years, months_before
+from recnav_rules.engine.facts import checker_for, is_bad, parse_date
+from recnav_rules.engine.model import (
+    Citation,
+    CompiledPolicy,
+    Criterion,
+    Derived,
+    Env,
+    FactSpec,
+    FieldSpec,
+    Fallback,
+    NextStepSpec,
+    Node,
+    Outcome,
+    Rule,
+)
+from recnav_rules.engine.schema_check import jsonable, schema_problems
+from recnav_rules.engine.source import LocatedDocument, PathKey
+from recnav_rules.errors import FactProblem, PolicyError, PolicyProblem, closest
+
+__all__ = ["ServiceLookup", "compile_document"]
+
+_LONDON = ZoneInfo("Europe/London")
+_PERIOD_UNITS = ("working_days", "calendar_days", "weeks", "calendar_months")
+
+ServiceLookup = Callable[[str], Signpost | None]
+"""Service id to its signpost, or None when the directory has no such service."""
+
+Compute = Callable[[Env, list[FactProblem], list[str]], Any]
+
+
+def _local_date(moment: dt.datetime) -> dt.date:
+    """The calendar date of a call: UK local time for zoned times, as written for naive ones."""
+    if moment.tzinfo is not None:
+        return moment.astimezone(_LONDON).date()
+    return moment.date()
+
+
+class _PolicyCompiler:
+    def __init__(
+        self,
+        doc: LocatedDocument,
+        raw: dict[str, Any],
+        path: PathKey,
+        services: ServiceLookup | None,
+        reference: Mapping[str, Any],
+    ) -> None:
+        self.doc = doc
+        self.raw = raw
+        self.path = path
+        self.services = services
+        self.reference = reference
+        self.problems: list[PolicyProblem] = []
+
+    # -- helpers --------------------------------------------------------------------------
+    def err(self, rel: PathKey, code: str, message: str, suggestion: str | None = None, *, at_key: bool = False) -> None:
+        self.problems.append(self.doc.problem((*self.path, *rel), code, message, suggestion, at_key=at_key))
+
+    def line_of(self, rel: PathKey) -> int | None:
+        mark = self.doc.mark((*self.path, *rel))
+        return mark[0] if mark else None
+
+    def citation(self, raw: Mapping[str, Any], rel: PathKey, *, required: bool = True) -> Citation | None:
+        cited = raw.get("citation")
+        assumed = raw.get("assumption")
+        if cited is not None and assumed is not None:
+            self.err((*rel, "assumption"), "citation-and-assumption", "give a citation or an assumption, not both", at_key=True)
+            return None
+        if cited is not None:
+            key = cited["source"]
+            if key not in self.sources:
+                self.err((*rel, "citation", "source"), "unknown-source", f"unknown source '{key}'", closest(key, self.sources))
+                return None
+            return Citation(self.sources[key], " ".join(str(cited["quote"]).split()), None)
+        if assumed is not None:
+            return Citation(None, None, " ".join(str(assumed).split()))
+        if required:
+            self.err(rel, "no-citation", "needs a 'citation' (source and quote) or an 'assumption' saying why")
+        return None
+
+    # -- stages ---------------------------------------------------------------------------
+    def compile(self) -> CompiledPolicy | None:
+        raw = self.raw
+        self.sources: dict[str, str] = {k: v["file"] for k, v in raw["sources"].items()}
+        facts = self.compile_facts(raw["facts"])
+        refs: dict[str, RefType] = {
+            name: RefType(f.spec.type, f.spec.values, f.personal) for name, f in facts.items()
+        }
+        derived = self.compile_derived(raw.get("derived", {}), facts, refs)
+        criteria = self.compile_criteria(raw.get("criteria", {}), refs)
+        rules = self.compile_rules(raw["rules"], refs, criteria)
+        otherwise = self.fallback(raw["otherwise"], ("otherwise",))
+        incomplete = self.fallback(raw["incomplete"], ("incomplete",))
+        next_steps = self.compile_next_steps(raw.get("next_steps", []), facts)
+        calendar = raw.get("calendar", {"country": "GB", "subdivision": "ENG"})
+        self.check_calendar(calendar)
+        effective = raw.get("effective", {})
+        if self.problems or otherwise is None or incomplete is None:
+            return None
+        digest = hashlib.sha256(canonical_json(raw).encode("utf-8")).hexdigest()
+        services = {
+            sid: found
+            for sid in self.signpost_ids
+            if (found := self.services(sid) if self.services else None) is not None
+        }
+        return CompiledPolicy(
+            id=raw["id"],
+            version=raw["version"],
+            title=" ".join(raw["title"].split()),
+            description=" ".join(str(raw.get("description", "")).split()),
+            effective_from=parse_date(effective.get("from")),
+            effective_until=parse_date(effective.get("until")),
+            sources=self.sources,
+            facts=facts,
+            derived=derived,
+            criteria=criteria,
+            rules=rules,
+            otherwise=otherwise,
+            incomplete=incomplete,
+            next_steps=next_steps,
+            calendar_country=calendar["country"],
+            calendar_subdivision=calendar.get("subdivision"),
+            digest=digest,
+            file=self.doc.file,
+            reference_data=dict(self.reference),
+            checkers={name: checker_for(f.spec, personal=f.personal) for name, f in facts.items()},
+            services=services,
+            line=self.line_of(()),
+        )
+
+    signpost_ids: list[str]
+
+    def field_spec(self, raw: Mapping[str, Any], rel: PathKey) -> FieldSpec:
+        kind = raw["type"]
+        values = tuple(raw.get("values", ()))
+        if kind == "enum" and not values:
+            self.err(rel, "missing-key", "an enum needs 'values'")
+        if kind != "enum" and values:
+            self.err((*rel, "values"), "bad-key", f"'values' applies to enum facts, not {kind}", at_key=True)
+        fields: dict[str, FieldSpec] = {}
+        if kind == "list":
+            if "fields" not in raw:
+                self.err(rel, "missing-key", "a list fact needs 'fields' describing its records")
+            for name, sub in raw.get("fields", {}).items():
+                fields[name] = self.field_spec(sub, (*rel, "fields", name))
+        elif "fields" in raw:
+            self.err((*rel, "fields"), "bad-key", "'fields' applies to list facts only", at_key=True)
+        return FieldSpec(
+            type=kind,
+            values=values,
+            minimum=raw.get("minimum"),
+            maximum=raw.get("maximum"),
+            pattern=raw.get("pattern"),
+            max_length=raw.get("max_length", 1000),
+            max_items=raw.get("max_items", 10_000),
+            fields=fields,
+        )
+
+    def compile_facts(self, raw: Mapping[str, Any]) -> dict[str, FactSpec]:
+        facts: dict[str, FactSpec] = {}
+        for name, spec_raw in raw.items():
+            rel: PathKey = ("facts", name)
+            spec = self.field_spec(spec_raw, rel)
+            personal = bool(spec_raw.get("personal", False))
+            has_default = "default" in spec_raw
+            default = spec_raw.get("default")
+            as_of_default = has_default and default == "as_of"
+            if as_of_default and spec.type != "date":
+                self.err((*rel, "default"), "type-error", "'as_of' is a default for date facts only")
+            elif has_default and not as_of_default:
+                if personal:
+                    self.err((*rel, "default"), "bad-default", "a personal fact cannot have a default")
+                found: list[FactProblem] = []
+                parsed = checker_for(spec)(default, name, found)
+                if is_bad(parsed) or default is None:
+                    self.err((*rel, "default"), "type-error", f"default {default!r} is not a valid {spec.type}")
+                default = parsed
+            facts[name] = FactSpec(
+                name=name,
+                spec=spec,
+                description=" ".join(spec_raw["description"].split()),
+                personal=personal,
+                default=None if as_of_default else default,
+                has_default=has_default,
+                default_as_of=as_of_default,
+                line=self.line_of(rel),
+            )
+        return facts
+
+    def need_fact(self, facts: Mapping[str, FactSpec], name: str, rel: PathKey, types: tuple[str, ...]) -> FactSpec | None:
+        spec = facts.get(name)
+        if spec is None:
+            self.err(rel, "unknown-fact", f"unknown fact '{name}'", closest(name, facts))
+            return None
+        if spec.spec.type not in types:
+            self.err(rel, "type-error", f"'{name}' is {spec.spec.type}; expected {' or '.join(types)}")
+            return None
+        return spec
+
+    def compile_derived(
+        self, raw: Mapping[str, Any], facts: Mapping[str, FactSpec], refs: dict[str, RefType]
+    ) -> tuple[Derived, ...]:
+        result: list[Derived] = []
+        for name, body in raw.items():
+            rel: PathKey = ("derived", name)
+            if name in facts:
+                self.err(rel, "duplicate-name", f"'{name}' is already a fact", at_key=True)
+                continue
+            kinds = [k for k in ("age_in_years", "count_events", "lookup") if k in body]
+            if len(kinds) != 1:
+                self.err(rel, "bad-derived", "a derived value has exactly one of age_in_years, count_events, lookup")
+                continue
+            kind = kinds[0]
+            params = body[kind]
+            made = getattr(self, f"derive_{kind}")(name, params, (*rel, kind), facts, refs)
+            if made is None:
+                continue
+            compute, inputs, value_type = made
+            alternative = body.get("alternative")
+            if alternative is not None:
+                wanted = ("integer",) if value_type == "integer" else ("string", "ods_code", "enum")
+                if self.need_fact(facts, alternative, (*rel, "alternative"), wanted) is None:
+                    continue
+            result.append(
+                Derived(
+                    name=name,
+                    kind=kind,
+                    type=value_type,
+                    description=" ".join(body["description"].split()),
+                    inputs=inputs,
+                    params=params,
+                    alternative=alternative,
+                    compute=_with_alternative(name, compute, alternative, inputs),
+                )
+            )
+            refs[name] = RefType(value_type)
+        return tuple(result)
+
+    def derive_age_in_years(
+        self, name: str, params: Mapping[str, Any], rel: PathKey, facts: Mapping[str, FactSpec], refs: Mapping[str, RefType]
+    ) -> tuple[Compute, tuple[str, ...], str] | None:
+        birth, on = params["birth_date"], params["on"]
+        ok = self.need_fact(facts, birth, (*rel, "birth_date"), ("date",))
+        ok2 = self.need_fact(facts, on, (*rel, "on"), ("date",))
+        if ok is None or ok2 is None:
+            return None
+
+        def compute(env: Env, problems: list[FactProblem], notes: list[str]) -> Any:
+            born, day = env.get(birth), env.get(on)
+            if born is None or day is None:
+                return None
+            if born > day:
+                problems.append(FactProblem(birth, f"is after {on} ({day.isoformat()})"))
+                return None
+            return age_in_years(born, day)
+
+        return compute, (birth, on), "integer"
+
+    def derive_count_events(
+        self, name: str, params: Mapping[str, Any], rel: PathKey, facts: Mapping[str, FactSpec], refs: Mapping[str, RefType]
+    ) -> tuple[Compute, tuple[str, ...], str] | None:
+        events, date_field, ending = params["events"], params["date_field"], params["ending"]
+        listed = self.need_fact(facts, events, (*rel, "events"), ("list",))
+        if self.need_fact(facts, ending, (*rel, "ending"), ("date",)) is None or listed is None:
+            return None
+        record_fields = listed.spec.fields
+        date_spec = record_fields.get(date_field)
+        if date_spec is None or date_spec.type not in ("date", "datetime"):
+            self.err((*rel, "date_field"), "unknown-field", f"'{date_field}' is not a date field of '{events}'", closest(date_field, record_fields))
+            return None
+        matches: Callable[[Env], bool] | None = None
+        if "where" in params:
+            field_refs = {n: RefType(f.type, f.values) for n, f in record_fields.items()}
+            node = conditions.parse_condition(params["where"], (*self.path, *rel, "where"), self.doc, field_refs, {}, self.problems, ref_key="field")
+            if node is None:
+                return None
+            matches = conditions.build_filter(node)
+        window = params["window"]
+        months = window.get("calendar_months")
+        days = window.get("days")
+
+        def compute(env: Env, problems: list[FactProblem], notes: list[str]) -> Any:
+            records, end = env.get(events), env.get(ending)
+            if records is None or end is None:
+                return None
+            start = months_before(end, months) if months else end - dt.timedelta(days=days)
+            count = 0
+            for record in records:
+                moment = record[date_field]
+                day = _local_date(moment) if isinstance(moment, dt.datetime) else moment
+                if start <= day <= end and (matches is None or matches(record)):
+                    count += 1
+            return count
+
+        return compute, (events, ending), "integer"
+
+    def derive_lookup(
+        self, name: str, params: Mapping[str, Any], rel: PathKey, facts: Mapping[str, FactSpec], refs: Mapping[str, RefType]
+    ) -> tuple[Compute, tuple[str, ...], str] | None:
+        table, key, field_name = params["table"], params["key"], params["field"]
+        if self.need_fact(facts, key, (*rel, "key"), ("ods_code", "string")) is None:
+            return None
+        register = self.reference.get(table)
+        if register is None:
+            self.err((*rel, "table"), "no-reference-data", f"no reference table '{table}' is available to this policy")
+            return None
+        label = f"{register.name} (as of {register.as_of.isoformat()})"
+
+        def compute(env: Env, problems: list[FactProblem], notes: list[str]) -> Any:
+            code = env.get(key)
+            if code is None:
+                return None
+            practice = register.lookup(code)
+            if practice is None:
+                note = f"{key} '{code}' is not in the register {label}"
+                if note not in notes:
+                    notes.append(note)
+                return None
+            return getattr(practice, field_name)
+
+        return compute, (key,), "string"
+
+    def compile_criteria(self, raw: Mapping[str, Any], refs: Mapping[str, RefType]) -> tuple[Criterion, ...]:
+        nodes: dict[str, Node] = {}
+        meta: dict[str, tuple[str, Citation | None, int | None]] = {}
+        for name, body in raw.items():
+            rel: PathKey = ("criteria", name)
+            if name in refs:
+                self.err(rel, "duplicate-name", f"'{name}' is already a fact or derived value", at_key=True)
+                continue
+            node = conditions.parse_condition(body["when"], (*self.path, *rel, "when"), self.doc, refs, raw, self.problems)
+            cite = self.citation(body, rel, required=False)
+            if node is not None:
+                nodes[name] = node
+                meta[name] = (" ".join(body["description"].split()), cite, self.line_of(rel))
+        order = self.topological(nodes)
+        reads: dict[str, tuple[str, ...]] = {}
+        built: list[Criterion] = []
+        for name in order:
+            node = nodes[name]
+            reads[name] = conditions.reads(node, reads)
+            description, cite, line = meta[name]
+            built.append(Criterion(name, description, node, cite, line, conditions.build(node), reads[name]))
+        self.criteria_reads = reads
+        return tuple(built)
+
+    def topological(self, nodes: Mapping[str, Node]) -> list[str]:
+        order: list[str] = []
+        state: dict[str, int] = {}
+
+        def refs_of(node: Node) -> list[str]:
+            if isinstance(node, conditions.Ref):
+                return [node.criterion]
+            if isinstance(node, conditions.Logic):
+                return [r for child in node.children for r in refs_of(child)]
+            return []
+
+        def visit(name: str, chain: list[str]) -> None:
+            if state.get(name) == 2 or name not in nodes:
+                return
+            if state.get(name) == 1:
+                cycle = " -> ".join([*chain[chain.index(name):], name])
+                self.err(("criteria", name), "cycle", f"criteria refer to each other in a cycle: {cycle}", at_key=True)
+                return
+            state[name] = 1
+            for ref in refs_of(nodes[name]):
+                visit(ref, [*chain, name])
+            state[name] = 2
+            order.append(name)
+
+        for name in nodes:
+            visit(name, [])
+        return order
+
+    def compile_rules(self, raw: list[Any], refs: Mapping[str, RefType], criteria: tuple[Criterion, ...]) -> tuple[Rule, ...]:
+        known = {c.id: c for c in criteria}
+        rules: list[Rule] = []
+        seen: dict[str, int] = {}
+        self.signpost_ids = []
+        for index, body in enumerate(raw):
+            rel: PathKey = ("rules", index)
+            rule_id = body["id"]
+            if rule_id in seen:
+                self.err((*rel, "id"), "duplicate-rule", f"rule id '{rule_id}' is used twice (first as rule {seen[rule_id] + 1})")
+                continue
+            seen[rule_id] = index
+            node = conditions.parse_condition(body["when"], (*self.path, *rel, "when"), self.doc, refs, known, self.problems)
+            cite = self.citation(body, rel)
+            signposts = self.check_signposts(body.get("signpost", []), (*rel, "signpost"))
+            outcome = Outcome(body["outcome"])
+            if outcome is Outcome.SIGNPOST and not signposts:
+                self.err(rel, "no-signpost", "a rule whose outcome is signpost must name where to ('signpost: [service-id]')")
+            if node is None or cite is None:
+                continue
+            rules.append(
+                Rule(
+                    id=rule_id,
+                    outcome=outcome,
+                    reason=" ".join(body["reason"].split()),
+                    node=node,
+                    citation=cite,
+                    signposts=signposts,
+                    line=self.line_of(rel),
+                    value=conditions.build(node),
+                    reads=conditions.reads(node, self.criteria_reads),
+                )
+            )
+        return tuple(rules)
+
+    def check_signposts(self, ids: list[str], rel: PathKey) -> tuple[str, ...]:
+        for i, sid in enumerate(ids):
+            if self.services is not None and self.services(sid) is None:
+                self.err((*rel, i), "unknown-service", f"signposts to unknown service '{sid}'", getattr(self.services, "closest", lambda s: None)(sid))
+            self.signpost_ids.append(sid)
+        return tuple(ids)
+
+    def fallback(self, raw: Mapping[str, Any], rel: PathKey) -> Fallback | None:
+        cite = self.citation(raw, rel)
+        signposts = self.check_signposts(raw.get("signpost", []), (*rel, "signpost"))
+        if cite is None:
+            return None
+        return Fallback(Outcome(raw["outcome"]), " ".join(raw["reason"].split()), cite, signposts)
+
+    def compile_next_steps(self, raw: list[Any], facts: Mapping[str, FactSpec]) -> tuple[NextStepSpec, ...]:
+        steps: list[NextStepSpec] = []
+        actions: set[str] = set()
+        for index, body in enumerate(raw):
+            rel: PathKey = ("next_steps", index)
+            action = body["action"]
+            if action in actions:
+                self.err((*rel, "action"), "duplicate-action", f"next step '{action}' is declared twice")
+                continue
+            due = body["due"]
+            unit = next(u for u in _PERIOD_UNITS if u in due)
+            after = due["after"]
+            after_fact = after if isinstance(after, str) else None
+            after_step = after.get("step") if isinstance(after, dict) else None
+            if after_fact is not None:
+                self.need_fact(facts, after_fact, (*rel, "due", "after"), ("date",))
+            if after_step is not None and after_step not in actions:
+                self.err((*rel, "due", "after", "step"), "unknown-step", f"'{after_step}' is not an earlier next step", closest(after_step, actions))
+            actual = body.get("actual")
+            if actual is not None:
+                self.need_fact(facts, actual, (*rel, "actual"), ("date",))
+            window = body.get("window_opens")
+            window_start = None
+            if window is not None:
+                wunit = next(u for u in _PERIOD_UNITS if u in window)
+                window_start = (int(window[wunit]), wunit)
+            cite = self.citation(body, rel)
+            actions.add(action)
+            if cite is None:
+                continue
+            steps.append(
+                NextStepSpec(
+                    action=action,
+                    description=" ".join(body["description"].split()),
+                    on=tuple(Outcome(o) for o in body["on"]),
+                    amount=int(due[unit]),
+                    unit=unit,
+                    after_fact=after_fact,
+                    after_step=after_step,
+                    actual_fact=actual,
+                    citation=cite,
+                    window_start=window_start,
+                )
+            )
+        return tuple(steps)
+
+    def check_calendar(self, calendar: Mapping[str, Any]) -> None:
+        from recnav_rules.engine.calendar import calendar_for
+
+        try:
+            calendar_for(calendar["country"], calendar.get("subdivision"))
+        except ValueError as exc:
+            self.err(("calendar",), "bad-calendar", str(exc))
+
+
+def _with_alternative(name: str, compute: Compute, alternative: str | None, inputs: tuple[str, ...]) -> Compute:
+    """Wrap a derivation so that a directly given alternative fills in, or must agree."""
+    if alternative is None:
+        return compute
+
+    def derive(env: Env, problems: list[FactProblem], notes: list[str]) -> Any:
+        value = compute(env, problems, notes)
+        given = env.get(alternative)
+        if value is None:
+            return given
+        if given is not None and given != value:
+            sources = " and ".join(inputs)
+            problems.append(
+                FactProblem(alternative, f"{given!r} disagrees with {name} = {value!r} worked out from {sources}")
+            )
+            return None
+        return value
+
+    return derive
+
+
+def compile_document(
+    doc: LocatedDocument,
+    *,
+    services: ServiceLookup | None = None,
+    reference: Mapping[str, Any] | None = None,
+) -> list[CompiledPolicy]:
+    """Compile every policy in a located document, or raise one PolicyError listing all problems."""
+    problems = schema_problems(doc, schema("policy.schema.json"))
+    if problems:
+        raise PolicyError(problems)
+    data = jsonable(doc.data)
+    compiled: list[CompiledPolicy] = []
+    ids: dict[str, int] = {}
+    for index, raw in enumerate(data["policies"]):
+        path: PathKey = ("policies", index)
+        if raw["id"] in ids:
+            problems.append(doc.problem((*path, "id"), "duplicate-policy", f"policy id '{raw['id']}' is used twice in this file"))
+            continue
+        ids[raw["id"]] = index
+        compiler = _PolicyCompiler(doc, raw, path, services, reference or {})
+        policy = compiler.compile()
+        problems.extend(compiler.problems)
+        if policy is not None:
+            compiled.append(policy)
+    if problems:
+        raise PolicyError(problems)
+    return compiled

@@ -1,0 +1,258 @@
+"""Evaluation: facts in, a Decision out; a pure function of (policy, facts, as-of date).
+
+Order: check every fact (all problems at once), fill declared defaults, work out derived values
+(ages, counts of events in windows, register look-ups), evaluate every criterion once, then
+every rule, and decide by priority:
+
+- the outcome is that of the first rule that holds, or the policy's ``otherwise`` when none does;
+- any rule before it whose value is unknown could, if it held, have decided differently: if any
+  such rule has another outcome, the facts do not determine the decision, which then takes the
+  policy's ``incomplete`` outcome and names the missing facts. So an accept is never given when
+  something unknown could have changed it.
+
+The hot path builds no pydantic models and no trace objects: the trace is rendered on demand
+from the values recorded here (the evaluation's values are never changed afterwards).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from recnav_rules.decision import Decision, FactReading, NextStep, Reason, Signpost, TraceStep
+from recnav_rules.engine import conditions
+from recnav_rules.engine.calendar import WorkingDayCalendar, calendar_for
+from recnav_rules.engine.dates import months_after
+from recnav_rules.engine.facts import check_facts
+from recnav_rules.engine.model import CompiledPolicy, Env, Node, Outcome, Rule, Tri
+from recnav_rules.errors import FactProblem, FactValidationError
+
+__all__ = ["Evaluator", "truth_text"]
+
+_TEXT = {True: "true", False: "false", None: "unknown"}
+
+
+def truth_text(value: Tri) -> str:
+    return _TEXT[value]
+
+
+class Evaluator:
+    """The native engine for one compiled policy. Immutable, so safe to share across threads."""
+
+    def __init__(self, policy: CompiledPolicy, engine_version: str) -> None:
+        self.policy = policy
+        self.engine_version = engine_version
+        self.calendar: WorkingDayCalendar = calendar_for(policy.calendar_country, policy.calendar_subdivision)
+        self._defaults = tuple(
+            (name, spec.default, spec.default_as_of) for name, spec in policy.facts.items() if spec.has_default
+        )
+        self._as_of_facts = tuple(name for name, spec in policy.facts.items() if spec.default_as_of)
+        self._derived = tuple((d.name, d.compute) for d in policy.derived)
+        self._derived_by_name = {d.name: d for d in policy.derived}
+        self._criteria = tuple((("c", c.id), c.value) for c in policy.criteria)
+        self._criteria_nodes: dict[str, Node] = {c.id: c.node for c in policy.criteria}
+        self._rules = tuple((rule, rule.value) for rule in policy.rules)
+        self._reasons = {
+            rule.id: Reason(rule.id, rule.reason, rule.outcome, rule.citation) for rule in policy.rules
+        }
+        self._otherwise = Reason("otherwise", policy.otherwise.reason, policy.otherwise.outcome, policy.otherwise.citation)
+        self._incomplete = Reason(
+            "incomplete", policy.incomplete.reason, policy.incomplete.outcome, policy.incomplete.citation
+        )
+        register = policy.reference_data.get("gp_practices")
+        self._reference = {"gp_practices": dict(register.info())} if register is not None else {}
+
+    # -- checking ---------------------------------------------------------------------------
+    def prepare(self, facts: Mapping[str, Any], as_of: dt.date) -> tuple[Env, dict[str, Any], list[str], list[str], list[str]]:
+        """(values, given values, defaults used, personal names given, notes) or raise."""
+        if not isinstance(facts, Mapping):
+            raise FactValidationError([FactProblem("<facts>", f"facts must be a mapping of names to values, got {type(facts).__name__}")])
+        problems: list[FactProblem] = []
+        policy = self.policy
+        given, personal = check_facts(policy.facts, policy.checkers, facts, problems)
+        env: Env = dict(given)
+        defaults_used: list[str] = []
+        for name, default, default_as_of in self._defaults:
+            if name not in env and facts.get(name) is None:
+                env[name] = as_of if default_as_of else default
+                defaults_used.append(name)
+        for name in self._as_of_facts:
+            value = env.get(name)
+            if value is not None and value > as_of:
+                problems.append(FactProblem(name, f"is after the as-of date {as_of.isoformat()}"))
+        notes: list[str] = []
+        for name, compute in self._derived:
+            value = compute(env, problems, notes)
+            if value is not None:
+                env[name] = value
+        if problems:
+            raise FactValidationError(problems)
+        return env, given, defaults_used, personal, notes
+
+    # -- deciding ---------------------------------------------------------------------------
+    def evaluate(self, facts: Mapping[str, Any], as_of: dt.date) -> Decision:
+        policy = self.policy
+        self.check_effective(as_of)
+        env, given, defaults_used, personal, notes = self.prepare(facts, as_of)
+        for key, value_of in self._criteria:
+            env[key] = value_of(env)
+        values = tuple(value_of(env) for _, value_of in self._rules)
+
+        deciding: Rule | None = None
+        open_outcomes: set[Outcome] = set()
+        unknown_before: list[Rule] = []
+        for (rule, _), value in zip(self._rules, values, strict=True):
+            if value is True:
+                deciding = rule
+                break
+            if value is None:
+                open_outcomes.add(rule.outcome)
+                unknown_before.append(rule)
+        outcome = deciding.outcome if deciding is not None else policy.otherwise.outcome
+        complete = open_outcomes <= {outcome}
+        decided = outcome
+
+        held = [rule for (rule, _), value in zip(self._rules, values, strict=True) if value is True]
+        reasons: list[Reason]
+        missing: list[str] = []
+        if complete:
+            reasons = [self._reasons[r.id] for r in held] or [self._otherwise]
+            if deciding is None:
+                reasons = [self._otherwise, *reasons]
+        else:
+            outcome = policy.incomplete.outcome
+            reasons = [self._incomplete, *(self._reasons[r.id] for r in held if r.outcome is not Outcome.ACCEPT)]
+            missing = self.missing_facts(env, [r for r in unknown_before if r.outcome is not decided])
+
+        signposts = self.signposts(held, outcome, complete)
+        next_steps = self.next_steps(env, outcome, complete)
+
+        def trace() -> list[TraceStep]:
+            return self.trace(env, values, defaults_used)
+
+        return Decision(
+            outcome=outcome,
+            complete=complete,
+            missing_facts=missing,
+            reasons=reasons,
+            signposts=signposts,
+            next_steps=next_steps,
+            policy_id=policy.id,
+            policy_version=policy.version,
+            policy_title=policy.title,
+            policy_digest=policy.digest,
+            engine="native",
+            engine_version=self.engine_version,
+            as_of=as_of,
+            defaults_used=defaults_used,
+            personal_facts_withheld=personal,
+            reference_data=self._reference,
+            notes=notes,
+            values=given,
+            trace_builder=trace,
+        )
+
+    def check_effective(self, as_of: dt.date) -> None:
+        policy = self.policy
+        if policy.effective_from is not None and as_of < policy.effective_from:
+            raise FactValidationError([FactProblem("as_of", f"{as_of.isoformat()} is before policy '{policy.id}' takes effect ({policy.effective_from.isoformat()})")])
+        if policy.effective_until is not None and as_of > policy.effective_until:
+            raise FactValidationError([FactProblem("as_of", f"{as_of.isoformat()} is after policy '{policy.id}' ended ({policy.effective_until.isoformat()})")])
+
+    def unknown_sources(self, env: Env) -> Callable[[str], tuple[str, ...]]:
+        def sources(name: str) -> tuple[str, ...]:
+            derived = self._derived_by_name.get(name)
+            if derived is None:
+                return (name,) if name not in env else ()
+            names = [n for n in derived.inputs if n not in env]
+            if derived.alternative is not None and derived.alternative not in env:
+                names.append(derived.alternative)
+            return tuple(names)
+
+        return sources
+
+    def missing_facts(self, env: Env, rules: list[Rule]) -> list[str]:
+        found: set[str] = set()
+        sources = self.unknown_sources(env)
+        for rule in rules:
+            found |= conditions.missing_inputs(rule.node, env, self._criteria_nodes, sources)
+        order = {name: i for i, name in enumerate(self.policy.facts)}
+        return sorted(found, key=lambda n: (order.get(n, len(order)), n))
+
+    def signposts(self, held: list[Rule], outcome: Outcome, complete: bool) -> list[Signpost]:
+        ids: list[str] = []
+        for rule in held:
+            ids.extend(rule.signposts)
+        fallback = self.policy.otherwise if complete else self.policy.incomplete
+        if not held or not complete:
+            ids.extend(fallback.signposts)
+        services = self.policy.services
+        seen: dict[str, Signpost] = {}
+        for sid in ids:
+            if sid not in seen:
+                seen[sid] = services.get(sid) or Signpost(sid, sid)
+        return list(seen.values())
+
+    def next_steps(self, env: Env, outcome: Outcome, complete: bool) -> list[NextStep]:
+        if not complete:
+            return []
+        steps: list[NextStep] = []
+        anchors: dict[str, dt.date | None] = {}
+        for spec in self.policy.next_steps:
+            if outcome not in spec.on:
+                continue
+            if spec.after_fact is not None:
+                start = env.get(spec.after_fact)
+            else:
+                start = anchors.get(spec.after_step or "")
+            due = self.add_period(start, spec.amount, spec.unit) if start is not None else None
+            window = (
+                self.add_period(start, spec.window_start[0], spec.window_start[1])
+                if start is not None and spec.window_start is not None
+                else None
+            )
+            actual = env.get(spec.actual_fact) if spec.actual_fact is not None else None
+            status = None
+            if spec.actual_fact is not None:
+                if actual is None:
+                    status = "pending"
+                elif due is not None:
+                    status = "met" if actual <= due else "missed"
+            anchors[spec.action] = actual if actual is not None else due
+            steps.append(NextStep(spec.action, spec.description, due, spec.citation, window, actual, status))  # type: ignore[arg-type]
+        return steps
+
+    def add_period(self, start: dt.date, amount: int, unit: str) -> dt.date:
+        if unit == "working_days":
+            return self.calendar.add_working_days(start, amount)
+        if unit == "calendar_days":
+            return start + dt.timedelta(days=amount)
+        if unit == "weeks":
+            return start + dt.timedelta(weeks=amount)
+        return months_after(start, amount)
+
+    # -- the trace, on demand ---------------------------------------------------------------
+    def trace(self, env: Env, values: tuple[Tri, ...], defaults_used: list[str]) -> list[TraceStep]:
+        defaults = set(defaults_used)
+
+        def readings(names: tuple[str, ...]) -> tuple[FactReading, ...]:
+            out: list[FactReading] = []
+            for name in names:
+                if name not in env:
+                    out.append(FactReading(name, None, "missing"))
+                elif name in self._derived_by_name:
+                    out.append(FactReading(name, env[name], "derived"))
+                else:
+                    out.append(FactReading(name, env[name], "default" if name in defaults else "given"))
+            return tuple(out)
+
+        steps = [
+            TraceStep("criterion", c.id, truth_text(env[("c", c.id)]), c.description, readings(c.reads), c.citation)  # type: ignore[arg-type]
+            for c in self.policy.criteria
+        ]
+        steps.extend(
+            TraceStep("rule", rule.id, truth_text(value), rule.reason, readings(rule.reads), rule.citation, rule.outcome)  # type: ignore[arg-type]
+            for (rule, _), value in zip(self._rules, values, strict=True)
+        )
+        return steps

@@ -1,0 +1,152 @@
+"""Errors are data: every user error names where it is and, where it helps, what was meant.
+
+``RecnavError`` is the one base class. ``PolicyError`` (a bad policy, register or directory
+file) carries ``file``, ``line`` and ``column``; ``FactValidationError`` (bad facts) carries one
+``FactProblem`` for every bad field. Both are ``ValueError`` subclasses, so callers that only
+know the standard library can still catch them. Rendering to text lives here too, but the
+fields are the contract: a message never has to be parsed.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "FactProblem",
+    "FactValidationError",
+    "PolicyError",
+    "PolicyProblem",
+    "RecnavError",
+    "closest",
+]
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The closest of ``choices`` to ``word``, or None when nothing is close.
+
+    "Close" follows CPython's own did-you-mean: roughly a third of the characters may differ.
+    """
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.66)
+    return matches[0] if matches else None
+
+
+class RecnavError(ValueError):
+    """Base class of every error recnav_rules raises for bad input."""
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyProblem:
+    """One located problem in a policy (or other data) file.
+
+    ``line`` and ``column`` are 1-based; either may be None when the problem has no single place
+    (an empty file, say). ``code`` is stable and machine-readable (``unknown-fact``,
+    ``yaml-syntax``, ...). ``suggestion`` is the did-you-mean, when there is one close enough.
+    ``severity`` is ``error`` or ``warning``.
+    """
+
+    file: str
+    line: int | None
+    column: int | None
+    code: str
+    message: str
+    suggestion: str | None = None
+    severity: str = "error"
+
+    def render(self) -> str:
+        """``file:line:col: error: message (did you mean 'x'?)``, the compilers' format."""
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        text = f"{where}: {self.severity}: {self.message}"
+        if self.suggestion is not None:
+            text += f" (did you mean '{self.suggestion}'?)"
+        return text
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "suggestion": self.suggestion,
+        }
+
+
+class PolicyError(RecnavError):
+    """A policy (or register, directory, test-case) file that cannot be used.
+
+    ``problems`` lists every error found, sorted by place; ``file``, ``line``, ``column``,
+    ``code`` and ``suggestion`` are those of the first, for callers that want just one.
+    """
+
+    def __init__(self, problems: Sequence[PolicyProblem]) -> None:
+        if not problems:
+            raise ValueError("PolicyError needs at least one problem")
+        ordered = sorted(
+            problems, key=lambda p: (p.file, p.line or 0, p.column or 0, p.message)
+        )
+        self.problems: tuple[PolicyProblem, ...] = tuple(ordered)
+        first = self.problems[0]
+        self.file: str = first.file
+        self.line: int | None = first.line
+        self.column: int | None = first.column
+        self.code: str = first.code
+        self.suggestion: str | None = first.suggestion
+        count = len(self.problems)
+        summary = first.render()
+        if count > 1:
+            summary += f" (and {count - 1} more error{'s' if count > 2 else ''})"
+        super().__init__(summary)
+
+    @classmethod
+    def at(
+        cls,
+        file: str,
+        line: int | None,
+        column: int | None,
+        code: str,
+        message: str,
+        suggestion: str | None = None,
+    ) -> PolicyError:
+        """One-problem shorthand."""
+        return cls([PolicyProblem(file, line, column, code, message, suggestion)])
+
+
+@dataclass(frozen=True, slots=True)
+class FactProblem:
+    """One bad fact: which field (a dotted path such as ``emergency_calls[2].at``) and why."""
+
+    field: str
+    message: str
+    suggestion: str | None = None
+
+    def render(self) -> str:
+        text = f"{self.field}: {self.message}"
+        if self.suggestion is not None:
+            text += f" (did you mean '{self.suggestion}'?)"
+        return text
+
+    def to_dict(self) -> dict[str, object]:
+        return {"field": self.field, "message": self.message, "suggestion": self.suggestion}
+
+
+class FactValidationError(RecnavError):
+    """Facts that cannot be evaluated: ``problems`` names every bad field and why.
+
+    Messages never repeat the value of a field that the policy declares personal.
+    """
+
+    def __init__(self, problems: Sequence[FactProblem]) -> None:
+        if not problems:
+            raise ValueError("FactValidationError needs at least one problem")
+        self.problems: tuple[FactProblem, ...] = tuple(problems)
+        self.fields: tuple[str, ...] = tuple(p.field for p in self.problems)
+        count = len(self.problems)
+        head = f"{count} bad fact{'s' if count > 1 else ''}: "
+        super().__init__(head + "; ".join(p.render() for p in self.problems))

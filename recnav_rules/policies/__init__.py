@@ -1,0 +1,1 @@
+"""The policy registry, plug-in discovery and reference data (GP practices, services)."""
