@@ -457,3 +457,18 @@ class _DecisionModel(BaseModel):
             ],
             facts_digest_value=self.facts_digest,
         )
+
+
+def decision_json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``Decision.to_dict()``, generated from the pydantic boundary model.
+
+    ``schemas/decision.schema.json`` is this, committed; a test keeps the two equal.
+    """
+    generated = _DecisionModel.model_json_schema(mode="serialization")
+    generated["title"] = "recnav-rules decision"
+    generated["description"] = "A decision as Decision.to_dict() writes it. See docs/decisions.md."
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://recnav-rules.invalid/schemas/decision.schema.json",
+        **generated,
+    }

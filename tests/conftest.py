@@ -10,6 +10,8 @@ import pytest
 
 import recnav_rules
 
+pytest_plugins = ["pytester"]
+
 AS_OF = dt.date(2026, 11, 20)
 
 # L81004 is a real, active BNSSG practice (sub-ICB 15C) in the shipped ODS extract.

@@ -298,19 +298,26 @@ class _PolicyCompiler:
         window = params["window"]
         months = window.get("calendar_months")
         days = window.get("days")
+        memo = ("events", events, date_field, canonical_json(params.get("where")))
+
+        def qualifying_days(env: Env) -> list[dt.date]:
+            """The local dates of the events that pass the filter, worked out once per evaluation."""
+            found: list[dt.date] | None = env.get(memo)
+            if found is None:
+                found = []
+                for record in env[events]:
+                    if matches is None or matches(record):
+                        moment = record[date_field]
+                        found.append(_local_date(moment) if isinstance(moment, dt.datetime) else moment)
+                env[memo] = found
+            return found
 
         def compute(env: Env, problems: list[FactProblem], notes: list[str]) -> Any:
-            records, end = env.get(events), env.get(ending)
-            if records is None or end is None:
+            end = env.get(ending)
+            if env.get(events) is None or end is None:
                 return None
             start = months_before(end, months) if months else end - dt.timedelta(days=days)
-            count = 0
-            for record in records:
-                moment = record[date_field]
-                day = _local_date(moment) if isinstance(moment, dt.datetime) else moment
-                if start <= day <= end and (matches is None or matches(record)):
-                    count += 1
-            return count
+            return sum(1 for day in qualifying_days(env) if start <= day <= end)
 
         return compute, (events, ending), "integer"
 
@@ -331,8 +338,15 @@ class _PolicyCompiler:
             if code is None:
                 return None
             practice = register.lookup(code)
+            note = None
             if practice is None:
                 note = f"{key} '{code}' is not in the register {label}"
+            elif field_name != "status" and practice.status != "active":
+                note = (
+                    f"{key} '{code}' ({practice.name}) is {practice.status} in the register {label}, "
+                    "so it does not show a current registration"
+                )
+            if note is not None:
                 if note not in notes:
                     notes.append(note)
                 return None
@@ -393,7 +407,7 @@ class _PolicyCompiler:
         return order
 
     def compile_rules(self, raw: list[Any], refs: Mapping[str, RefType], criteria: tuple[Criterion, ...]) -> tuple[Rule, ...]:
-        known = {c.id: c for c in criteria}
+        known = self.raw.get("criteria", {})
         rules: list[Rule] = []
         seen: dict[str, int] = {}
         self.signpost_ids = []

@@ -147,6 +147,8 @@ class _Parser:
             self.err(path, "bad-condition", "a comparison has exactly one operator (eq, ne, lt, lte, gt, gte, in, not_in, present)")
             return None
         op = ops[0]
+        mark = self.doc.mark(path)
+        line = mark[0] if mark else None
         if not isinstance(name, str) or name not in self.refs:
             shown = name if isinstance(name, str) else repr(name)
             what = "field" if self.ref_key == "field" else "fact"
@@ -162,7 +164,7 @@ class _Parser:
             if not isinstance(value, bool):
                 self.err(where, "type-error", "present: takes true or false")
                 return None
-            return Leaf(name, op, value)
+            return Leaf(name, op, value, line)
         if ref.type in ("list", "datetime"):
             self.err(where, "type-error", f"'{name}' is a {ref.type}; only 'present' applies to it")
             return None
@@ -176,11 +178,11 @@ class _Parser:
             checked = [self.literal(ref, name, v, (*where, i)) for i, v in enumerate(value)]
             if any(c is _INVALID for c in checked):
                 return None
-            return Leaf(name, op, frozenset(checked))
+            return Leaf(name, op, frozenset(checked), line)
         literal = self.literal(ref, name, value, where)
         if literal is _INVALID:
             return None
-        return Leaf(name, op, literal)
+        return Leaf(name, op, literal, line)
 
     def literal(self, ref: RefType, name: str, value: Any, path: PathKey) -> Any:
         kind = ref.type
@@ -309,13 +311,42 @@ def _build_leaf(leaf: Leaf) -> Callable[[Env], Tri]:
 
 
 def build_filter(node: Node) -> Callable[[Env], bool]:
-    """A two-valued closure over one record, for event filters (fields are always present)."""
-    run = build(node)
+    """A two-valued closure over one record, for event filters (every field is present)."""
+    if isinstance(node, Logic):
+        parts = tuple(build_filter(child) for child in node.children)
+        if node.op == "not":
+            inner = parts[0]
+            return lambda record: not inner(record)
+        if node.op == "all":
 
-    def matches(record: Env) -> bool:
-        return run(record) is True
+            def every(record: Env) -> bool:
+                for part in parts:
+                    if not part(record):
+                        return False
+                return True
 
-    return matches
+            return every
+
+        def some(record: Env) -> bool:
+            for part in parts:
+                if part(record):
+                    return True
+            return False
+
+        return some
+    if not isinstance(node, Leaf):
+        raise TypeError("event filters compare record fields only")
+    name, literal, op = node.ref, node.value, node.op
+    if op == "present":
+        return lambda record: (name in record) is bool(literal)
+    if op == "in":
+        return lambda record: record[name] in literal
+    if op == "not_in":
+        return lambda record: record[name] not in literal
+    if op == "eq":
+        return lambda record: bool(record[name] == literal)
+    compare = _OPS[op]
+    return lambda record: bool(compare(record[name], literal))
 
 
 def leaves(node: Node) -> list[Leaf]:

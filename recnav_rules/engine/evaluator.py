@@ -24,7 +24,7 @@ from recnav_rules.decision import Decision, FactReading, NextStep, Reason, Signp
 from recnav_rules.engine import conditions
 from recnav_rules.engine.calendar import WorkingDayCalendar, calendar_for
 from recnav_rules.engine.dates import months_after
-from recnav_rules.engine.facts import check_facts
+from recnav_rules.engine.facts import check_facts, fact_table
 from recnav_rules.engine.model import CompiledPolicy, Env, Node, Outcome, Rule, Tri
 from recnav_rules.errors import FactProblem, FactValidationError
 
@@ -47,6 +47,7 @@ class Evaluator:
         self._defaults = tuple(
             (name, spec.default, spec.default_as_of) for name, spec in policy.facts.items() if spec.has_default
         )
+        self._table = fact_table(policy.facts, policy.checkers)
         self._as_of_facts = tuple(name for name, spec in policy.facts.items() if spec.default_as_of)
         self._derived = tuple((d.name, d.compute) for d in policy.derived)
         self._derived_by_name = {d.name: d for d in policy.derived}
@@ -70,7 +71,7 @@ class Evaluator:
             raise FactValidationError([FactProblem("<facts>", f"facts must be a mapping of names to values, got {type(facts).__name__}")])
         problems: list[FactProblem] = []
         policy = self.policy
-        given, personal = check_facts(policy.facts, policy.checkers, facts, problems)
+        given, personal = check_facts(policy.facts, self._table, facts, problems)
         env: Env = dict(given)
         defaults_used: list[str] = []
         for name, default, default_as_of in self._defaults:
@@ -92,13 +93,28 @@ class Evaluator:
 
     # -- deciding ---------------------------------------------------------------------------
     def evaluate(self, facts: Mapping[str, Any], as_of: dt.date) -> Decision:
-        policy = self.policy
         self.check_effective(as_of)
-        env, given, defaults_used, personal, notes = self.prepare(facts, as_of)
+        prepared = self.prepare(facts, as_of)
+        env = prepared[0]
         for key, value_of in self._criteria:
             env[key] = value_of(env)
         values = tuple(value_of(env) for _, value_of in self._rules)
+        return self.decide(prepared, values, as_of, "native")
 
+    def decide(
+        self,
+        prepared: tuple[Env, dict[str, Any], list[str], list[str], list[str]],
+        values: tuple[Tri, ...],
+        as_of: dt.date,
+        engine: str,
+    ) -> Decision:
+        """The decision from the rules' three-valued values, in priority order.
+
+        Shared by both engines: each works out ``values`` its own way (and, for the trace and
+        missing facts, the criteria's values in ``env``), then this one function decides.
+        """
+        policy = self.policy
+        env, given, defaults_used, personal, notes = prepared
         deciding: Rule | None = None
         open_outcomes: set[Outcome] = set()
         unknown_before: list[Rule] = []
@@ -142,7 +158,7 @@ class Evaluator:
             policy_version=policy.version,
             policy_title=policy.title,
             policy_digest=policy.digest,
-            engine="native",
+            engine=engine,
             engine_version=self.engine_version,
             as_of=as_of,
             defaults_used=defaults_used,

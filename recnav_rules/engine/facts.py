@@ -20,7 +20,7 @@ from stdnum.gb import nhs as stdnum_nhs
 from recnav_rules.engine.model import FactSpec, FieldSpec
 from recnav_rules.errors import FactProblem, closest
 
-__all__ = ["Checker", "checker_for", "describe_type", "parse_date", "parse_datetime"]
+__all__ = ["Checker", "check_facts", "checker_for", "describe_type", "fact_table", "parse_date", "parse_datetime"]
 
 _BAD = object()
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -49,7 +49,7 @@ def parse_datetime(value: Any) -> dt.datetime | None:
     """A datetime from a ``datetime`` or an ISO 8601 string with a time; None otherwise."""
     if isinstance(value, dt.datetime):
         return value
-    if isinstance(value, str) and len(value) >= 16 and _DATE.match(value) and value[10] in "T ":
+    if isinstance(value, str) and len(value) >= 16 and value[4] == "-" and value[7] == "-" and value[10] in "T ":
         try:
             return dt.datetime.fromisoformat(value)
         except ValueError:
@@ -208,43 +208,93 @@ def checker_for(spec: FieldSpec, *, personal: bool = False) -> Checker:
         return check_ods
 
     if kind == "list":
-        field_checks = {
-            name: checker_for(sub, personal=personal) for name, sub in spec.fields.items()
-        }
-        names = tuple(spec.fields)
+        field_checks = tuple(
+            (name, checker_for(sub, personal=personal), sub.type, frozenset(sub.values))
+            for name, sub in spec.fields.items()
+        )
+        names = frozenset(spec.fields)
+        field_count = len(names)
         limit_items = spec.max_items
+        fast_record = _fast_record_parser(spec)
 
         def check_list(value: Any, path: str, problems: Problems) -> Any:
             if not isinstance(value, list | tuple):
                 return wrong(value, path, problems)
             if len(value) > limit_items:
                 return wrong(value, path, problems, f"more than {limit_items} items")
-            before = len(problems)
+            found: Problems = []
             records: list[dict[str, Any]] = []
             for index, item in enumerate(value):
-                where = f"{path}[{index}]"
-                if not isinstance(item, Mapping):
-                    problems.append(FactProblem(where, f"expected a record, got {_kind(item)}"))
-                    continue
-                record: dict[str, Any] = {}
-                for key in item:
-                    if key not in field_checks:
-                        problems.append(
-                            FactProblem(f"{where}.{key}", "unknown field", closest(str(key), names))
-                        )
-                for name, check in field_checks.items():
-                    if item.get(name) is None:
-                        problems.append(FactProblem(f"{where}.{name}", "is required"))
+                if item.__class__ is dict and len(item) == field_count and names.issuperset(item):
+                    record = fast_record(item)
+                    if record is not None:
+                        records.append(record)
                         continue
-                    record[name] = check(item[name], f"{where}.{name}", problems)
+                if item.__class__ is not dict and not isinstance(item, Mapping):
+                    found.append(FactProblem(f"{path}[{index}]", f"expected a record, got {_kind(item)}"))
+                    continue
+                if not names.issuperset(item):
+                    for key in item:
+                        if key not in names:
+                            hint = closest(str(key), sorted(names))
+                            found.append(FactProblem(f"{path}[{index}].{key}", "unknown field", hint))
+                record: dict[str, Any] = {}
+                for name, check, kind, allowed in field_checks:
+                    raw = item.get(name)
+                    if raw is None:
+                        found.append(FactProblem(f"{path}[{index}].{name}", "is required"))
+                        continue
+                    if kind == "enum" and raw.__class__ is str and raw in allowed:
+                        record[name] = raw
+                        continue
+                    mark = len(found)
+                    record[name] = check(raw, name, found)
+                    if len(found) > mark:
+                        bad = found[mark]
+                        found[mark] = FactProblem(f"{path}[{index}].{name}", bad.message, bad.suggestion)
                 records.append(record)
-            if len(problems) > before:
+            if found:
+                problems.extend(found)
                 return _BAD
             return tuple(records)
 
         return check_list
 
     raise ValueError(f"unknown fact type {kind!r}")
+
+
+def _fast_record_parser(spec: FieldSpec) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    """A quick path for well-formed records: the parsed record, or None to take the slow,
+    fully diagnosed path (which then says exactly what is wrong)."""
+    plan: list[tuple[str, str, frozenset[str]]] = [
+        (name, sub.type, frozenset(sub.values)) for name, sub in spec.fields.items()
+    ]
+    if any(kind not in ("enum", "datetime", "bool") for _, kind, _ in plan):
+        return lambda item: None
+    fromisoformat = dt.datetime.fromisoformat
+
+    def parse(item: dict[str, Any]) -> dict[str, Any] | None:
+        record: dict[str, Any] = {}
+        for name, kind, allowed in plan:
+            raw = item[name]
+            if kind == "enum":
+                if raw.__class__ is not str or raw not in allowed:
+                    return None
+                record[name] = raw
+            elif kind == "datetime":
+                if raw.__class__ is not str or len(raw) < 16 or raw[10] not in "T " or raw[4] != "-" or raw[7] != "-":
+                    return None
+                try:
+                    record[name] = fromisoformat(raw)
+                except ValueError:
+                    return None
+            elif raw is True or raw is False:
+                record[name] = raw
+            else:
+                return None
+        return record
+
+    return parse
 
 
 def _num(value: float) -> str:
@@ -262,9 +312,26 @@ def is_bad(value: Any) -> bool:
     return value is _BAD
 
 
+_FAST_BOOL, _FAST_ENUM, _SLOW = 1, 2, 0
+
+
+def fact_table(facts: Mapping[str, FactSpec], checkers: Mapping[str, Checker]) -> dict[str, tuple[Checker, bool, int, frozenset[str]]]:
+    """Per fact: (checker, personal, fast-path kind, enum values), built once per policy.
+
+    Booleans and enum values are checked inline in ``check_facts`` (the common case); anything
+    else, and every failure, goes through the fact's checker so messages stay in one place.
+    """
+    table: dict[str, tuple[Checker, bool, int, frozenset[str]]] = {}
+    for name, spec in facts.items():
+        kind = spec.spec.type
+        fast = _FAST_BOOL if kind == "bool" else _FAST_ENUM if kind == "enum" else _SLOW
+        table[name] = (checkers[name], spec.personal, fast, frozenset(spec.spec.values))
+    return table
+
+
 def check_facts(
     facts: Mapping[str, FactSpec],
-    checkers: Mapping[str, Checker],
+    table: Mapping[str, tuple[Checker, bool, int, frozenset[str]]],
     given: Mapping[str, Any],
     problems: Problems,
 ) -> tuple[dict[str, Any], list[str]]:
@@ -275,19 +342,26 @@ def check_facts(
     values: dict[str, Any] = {}
     personal_given: list[str] = []
     for name, raw in given.items():
-        if not isinstance(name, str):
-            problems.append(FactProblem(repr(name), "fact names must be text"))
-            continue
-        spec = facts.get(name)
-        if spec is None:
-            problems.append(FactProblem(name, "unknown fact", closest(name, facts)))
+        entry = table.get(name) if isinstance(name, str) else None
+        if entry is None:
+            if not isinstance(name, str):
+                problems.append(FactProblem(repr(name), "fact names must be text"))
+            else:
+                problems.append(FactProblem(name, "unknown fact", closest(name, facts)))
             continue
         if raw is None:
             continue
-        parsed = checkers[name](raw, name, problems)
+        checker, personal, fast, allowed = entry
+        if fast == _FAST_BOOL and (raw is True or raw is False):
+            values[name] = raw
+            continue
+        if fast == _FAST_ENUM and raw.__class__ is str and raw in allowed:
+            values[name] = raw
+            continue
+        parsed = checker(raw, name, problems)
         if parsed is _BAD:
             continue
-        if spec.personal:
+        if personal:
             personal_given.append(name)
         else:
             values[name] = parsed

@@ -102,6 +102,8 @@ class Leaf:
     op: str
     """eq, ne, lt, lte, gt, gte, in, not_in, present."""
     value: Any
+    line: int | None = field(default=None, compare=False)
+    """Where the comparison stands in the policy file (for coverage reports)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Tools for policy owners: validate, policy test cases, rule coverage, policy documents."""

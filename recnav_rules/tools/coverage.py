@@ -1,0 +1,119 @@
+"""Rule coverage: which rules and which comparisons the test cases made true, false, unknown.
+
+For every case that produced a decision, the policy's values are worked out again (facts,
+defaults, derived values, criteria) and every rule and every comparison in rules and criteria
+is evaluated against them. A rule is *covered* when some case made it true and some case made
+it false; each comparison's report says which of true / false / unknown were seen. Gaps are
+listed with the file and line of the rule or comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from recnav_rules._version import __version__
+from recnav_rules.engine import conditions
+from recnav_rules.engine.evaluator import Evaluator, truth_text
+from recnav_rules.engine.model import CompiledPolicy, Leaf, Node
+from recnav_rules.tools.cases import CaseResult
+
+__all__ = ["Coverage", "Item", "measure"]
+
+VALUES = ("true", "false", "unknown")
+
+
+@dataclass(slots=True)
+class Item:
+    """One rule or comparison, and the values the cases gave it."""
+
+    kind: str
+    """rule or condition."""
+    label: str
+    file: str
+    line: int | None
+    seen: set[str] = field(default_factory=set)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def gaps(self) -> list[str]:
+        return [v for v in VALUES if v not in self.seen]
+
+
+@dataclass(slots=True)
+class Coverage:
+    policy_id: str
+    rules: list[Item]
+    conditions: list[Item]
+    cases: int = 0
+
+    @property
+    def rule_percent(self) -> float:
+        """Percentage of rules seen both true and false."""
+        if not self.rules:
+            return 100.0
+        covered = sum(1 for item in self.rules if {"true", "false"} <= item.seen)
+        return 100.0 * covered / len(self.rules)
+
+    @property
+    def condition_percent(self) -> float:
+        """Percentage of (comparison, value) pairs seen, over true / false / unknown."""
+        if not self.conditions:
+            return 100.0
+        seen = sum(len(item.seen & set(VALUES)) for item in self.conditions)
+        return 100.0 * seen / (3 * len(self.conditions))
+
+    def report(self) -> str:
+        lines = [
+            f"coverage of {self.policy_id} over {self.cases} case(s): rules {self.rule_percent:.1f}%"
+            f" (true and false), conditions {self.condition_percent:.1f}% (true / false / unknown)"
+        ]
+        for item in self.rules:
+            missing = [v for v in ("true", "false") if v not in item.seen]
+            if missing:
+                lines.append(f"  {item.where}: rule {item.label} never {' or '.join(missing)}")
+        for item in self.conditions:
+            gaps = item.gaps()
+            if gaps:
+                lines.append(f"  {item.where}: condition {item.label} never {' / '.join(gaps)}")
+        return "\n".join(lines)
+
+
+def _leaves_with_owner(policy: CompiledPolicy) -> list[tuple[str, Leaf]]:
+    found: list[tuple[str, Leaf]] = []
+
+    def walk(owner: str, node: Node) -> None:
+        for leaf in conditions.leaves(node):
+            found.append((owner, leaf))
+
+    for criterion in policy.criteria:
+        walk(f"criterion {criterion.id}", criterion.node)
+    for rule in policy.rules:
+        walk(f"rule {rule.id}", rule.node)
+    return found
+
+
+def measure(policy: CompiledPolicy, results: Iterable[CaseResult]) -> Coverage:
+    """Coverage of one policy by the cases (results of other policies are ignored)."""
+    evaluator = Evaluator(policy, __version__)
+    rules = [Item("rule", rule.id, policy.file, rule.line) for rule in policy.rules]
+    leaves = _leaves_with_owner(policy)
+    items = [
+        Item("condition", f"'{conditions.render(leaf)}' in {owner}", policy.file, leaf.line) for owner, leaf in leaves
+    ]
+    runners = [conditions.build(leaf) for _, leaf in leaves]
+    coverage = Coverage(policy.id, rules, items)
+    for result in results:
+        if result.decision is None or result.decision.policy_digest != policy.digest:
+            continue
+        coverage.cases += 1
+        env, *_ = evaluator.prepare(result.case.facts, result.case.as_of)
+        for criterion in policy.criteria:
+            env[("c", criterion.id)] = criterion.value(env)
+        for item, rule in zip(rules, policy.rules, strict=True):
+            item.seen.add(truth_text(rule.value(env)))
+        for item, run in zip(items, runners, strict=True):
+            item.seen.add(truth_text(run(env)))
+    return coverage

@@ -1,0 +1,210 @@
+"""Policy owners' tools: validate, test cases, coverage, documents, schemas."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import recnav_rules
+from recnav_rules.cli import main
+from recnav_rules.decision import decision_json_schema
+from recnav_rules.tools.cases import load_cases, run_cases
+from recnav_rules.tools.coverage import measure
+from recnav_rules.tools.validate import render_problem, validate_paths
+from tests.test_language import MINIMAL
+
+ROOT = Path(__file__).resolve().parent.parent
+BROKEN = ROOT / "tests" / "data" / "broken"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- validate ----------------------------------------------------------------------------------
+
+
+def test_builtin_policies_validate_cleanly_even_strict(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "validate", "--strict", *map(str, sorted((ROOT / "policies").glob("*.yaml"))))
+    assert code == 0, out
+    assert out.strip().endswith("0 error(s), 0 warning(s)")
+
+
+def test_validate_reports_like_a_compiler_with_caret(capsys: pytest.CaptureFixture[str]) -> None:
+    path = BROKEN / "misspelt-fact.yaml"
+    code, out, _ = run(capsys, "validate", str(path))
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == f"{path}:18:22: error: unknown fact 'agee' (did you mean 'age'?)"
+    assert lines[1] == "    18 |         when: {fact: agee, lt: 18}"
+    assert lines[2] == "       |                      ^"
+
+
+def test_validate_reports_every_error_in_a_file() -> None:
+    problems = validate_paths([BROKEN / "several-errors.yaml"])
+    assert [(p.line, p.column, p.code, p.suggestion) for p in problems] == [
+        (15, 22, "unknown-fact", "age"),
+        (18, 27, "unknown-operator", "gte"),
+        (25, 27, "unknown-criterion", "adult"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "line", "column"),
+    [
+        ("tabs.yaml", "yaml-syntax", 3, 1),
+        ("duplicate-key.yaml", "duplicate-key", 4, 5),
+        ("empty.yaml", "empty", 1, 1),
+        ("not-a-mapping.yaml", "bad-type", 1, 1),
+        ("alias-bomb.yaml", "too-large", None, None),
+        ("deep.yaml", "too-deep", 1, None),
+        ("cycle.yaml", "cycle", None, None),
+        ("type-error.yaml", "type-error", 26, 35),
+    ],
+)
+def test_broken_fixtures_give_located_errors(name: str, code: str, line: int | None, column: int | None) -> None:
+    problems = validate_paths([BROKEN / name])
+    assert problems, name
+    first = problems[0]
+    assert first.code == code
+    assert first.file == str(BROKEN / name)
+    if line is not None:
+        assert first.line == line
+    if column is not None:
+        assert first.column == column
+    assert first.line is None or first.line >= 1
+
+
+def test_warnings_unreachable_and_unused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = MINIMAL.replace(
+        "      colour: {type: enum, values: [red, green], description: A colour.}\n",
+        "      colour: {type: enum, values: [red, green], description: A colour.}\n      spare: {type: bool, description: Unused.}\n",
+    ).replace(
+        "      - id: ok\n",
+        "      - id: child-again\n        when: {fact: age, lt: 18}\n        outcome: reject\n        reason: Again.\n"
+        "        assumption: Duplicate on purpose.\n      - id: ok\n",
+    )
+    path = tmp_path / "warn.yaml"
+    path.write_text(text, encoding="utf-8")
+    problems = validate_paths([path])
+    assert sorted((p.code, p.severity) for p in problems) == [
+        ("unreachable-rule", "warning"),
+        ("unused-fact", "warning"),
+        ("unused-fact", "warning"),
+    ]
+    assert any("'child-again' can never fire" in p.message for p in problems)
+    assert run(capsys, "validate", str(path))[0] == 0
+    assert run(capsys, "validate", "--strict", str(path))[0] == 1
+    code, out, _ = run(capsys, "validate", "--format", "json", "--strict", str(path))
+    data = json.loads(out)
+    assert code == 1 and data["ok"] is False and len(data["problems"]) == 3
+
+
+def test_render_problem_without_a_line() -> None:
+    problem = recnav_rules.PolicyProblem("x.yaml", None, None, "empty", "the file is empty")
+    assert render_problem(problem) == "x.yaml: error: the file is empty"
+
+
+# --- test cases and coverage --------------------------------------------------------------------
+
+
+def test_builtin_cases_pass_with_full_rule_coverage() -> None:
+    results = list(run_cases([ROOT / "policies" / "tests"]))
+    failed = [r.report() for r in results if not r.passed]
+    assert failed == []
+    policy = recnav_rules.load_policy("bnssg-hiu-pilot")
+    coverage = measure(policy.compiled, results)
+    assert coverage.rule_percent == 100.0, coverage.report()
+
+
+def test_a_failing_case_shows_expected_actual_and_explanation(tmp_path: Path) -> None:
+    cases = tmp_path / "x.cases.yaml"
+    cases.write_text(
+        "policy: bnssg-hiu-pilot\nas_of: 2026-11-20\ncases:\n  - name: wrong on purpose\n"
+        "    facts: {age: 16}\n    expect: {outcome: accept, reasons: [accept]}\n",
+        encoding="utf-8",
+    )
+    (result,) = run_cases([cases])
+    assert not result.passed
+    report = result.report()
+    assert f"{cases}:4: wrong on purpose" in report
+    assert "outcome: expected 'accept', got 'signpost'" in report
+    assert "reasons to include: expected ['accept'], got ['under-18']" in report
+    assert "SIGNPOST" in report
+
+
+def test_case_files_are_checked_and_located(tmp_path: Path) -> None:
+    cases = tmp_path / "bad.cases.yaml"
+    cases.write_text("policy: bnssg-hiu-pilot\ncases:\n  - name: x\n    expct: {outcome: accept}\n", encoding="utf-8")
+    with pytest.raises(recnav_rules.PolicyError) as caught:
+        load_cases(cases)
+    assert caught.value.problems[0].suggestion == "expect" or any(p.suggestion == "expect" for p in caught.value.problems)
+
+
+def test_test_command_with_coverage(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "test", "--coverage", "--fail-under", "100", str(ROOT / "policies" / "tests"))
+    assert code == 0, out
+    assert "coverage of bnssg-hiu-pilot" in out and "rules 100.0%" in out
+    few = tmp_path / "few.cases.yaml"
+    few.write_text(
+        "policy: bnssg-hiu-pilot\nas_of: 2026-11-20\ncases:\n  - name: one\n    facts: {age: 16}\n    expect: {outcome: signpost}\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run(capsys, "test", "--coverage", "--fail-under", "50", str(few))
+    assert code == 1
+    assert "rule in-custody never true" in out
+    assert "bnssg.yaml:" in out
+
+
+def test_pytest_plugin_collects_case_files(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".cases.yaml",
+        demo="policy: bnssg-hiu-pilot\nas_of: 2026-11-20\ncases:\n"
+        "  - name: child\n    facts: {age: 16}\n    expect: {outcome: signpost}\n"
+        "  - name: wrong\n    facts: {age: 16}\n    expect: {outcome: accept}\n",
+    )
+    result = pytester.runpytest("-p", "recnav_rules.pytest_plugin")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*outcome: expected 'accept', got 'signpost'*"])
+
+
+# --- documents and schemas -----------------------------------------------------------------------
+
+
+def test_policy_documents_are_current(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "docs", "--check", str(ROOT / "docs" / "policies"))
+    assert code == 0, out
+
+
+def test_policy_document_content(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "docs", "bnssg-hiu-pilot")
+    assert code == 0
+    assert out.startswith("# BNSSG 999 high-intensity user pilot")
+    assert "```mermaid" in out
+    assert '1. **under-18** → **signpost**' in out
+    assert '"Individuals who are in custody at the time of their presentation to 999"' in out
+    assert "## Assumptions" in out
+
+
+def test_docs_check_fails_when_stale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bnssg-hiu-pilot.md").write_text("old\n", encoding="utf-8")
+    code, out, _ = run(capsys, "docs", "--check", str(tmp_path), "bnssg-hiu-pilot")
+    assert code == 1
+    assert "out of date" in out
+
+
+def test_decision_schema_is_current_and_describes_decisions(hiu: recnav_rules.Policy, baseline: dict[str, object]) -> None:
+    committed = json.loads((ROOT / "schemas" / "decision.schema.json").read_text(encoding="utf-8"))
+    assert committed == decision_json_schema(), "regenerate: see docs/api.md"
+    decision = hiu.evaluate(baseline, as_of="2026-11-20")
+    jsonschema.validate(json.loads(decision.to_json()), committed)
+
+
+def test_policy_files_carry_the_schema_line() -> None:
+    for path in sorted((ROOT / "policies").glob("*.yaml")):
+        assert path.read_text(encoding="utf-8").startswith("# yaml-language-server: $schema=../schemas/policy.schema.json")
