@@ -80,6 +80,10 @@ class _PolicyCompiler:
         mark = self.doc.mark((*self.path, *rel))
         return mark[0] if mark else None
 
+    def key_line_of(self, rel: PathKey) -> int | None:
+        mark = self.doc.key_mark((*self.path, *rel))
+        return mark[0] if mark else None
+
     def citation(self, raw: Mapping[str, Any], rel: PathKey, *, required: bool = True) -> Citation | None:
         cited = raw.get("citation")
         assumed = raw.get("assumption")
@@ -203,7 +207,7 @@ class _PolicyCompiler:
                 default=None if as_of_default else default,
                 has_default=has_default,
                 default_as_of=as_of_default,
-                line=self.line_of(rel),
+                line=self.key_line_of(rel),
             )
         return facts
 
@@ -366,7 +370,7 @@ class _PolicyCompiler:
             cite = self.citation(body, rel, required=False)
             if node is not None:
                 nodes[name] = node
-                meta[name] = (" ".join(body["description"].split()), cite, self.line_of(rel))
+                meta[name] = (" ".join(body["description"].split()), cite, self.key_line_of(rel))
         order = self.topological(nodes)
         reads: dict[str, tuple[str, ...]] = {}
         built: list[Criterion] = []

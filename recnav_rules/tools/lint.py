@@ -141,10 +141,10 @@ def _unused(policy: CompiledPolicy) -> list[PolicyProblem]:
     for criterion in policy.criteria:
         walk(criterion.node)
     for derived in policy.derived:
-        if derived.name in used:
-            used.update(derived.inputs)
-            if derived.alternative:
-                used.add(derived.alternative)
+        # Working out a derived value reads its inputs, and checks a given alternative agrees.
+        used.update(derived.inputs)
+        if derived.alternative:
+            used.add(derived.alternative)
     for step in policy.next_steps:
         used.update(n for n in (step.after_fact, step.actual_fact) if n)
     problems: list[PolicyProblem] = []

@@ -1,0 +1,110 @@
+"""Working days: weekends and public holidays, from the ``holidays`` package.
+
+England and Wales share their bank holidays (``GB`` / ``ENG``), including substitute days such
+as "Boxing Day (observed)". A policy names its calendar, so a policy for Scotland (``SCT``) or
+Northern Ireland (``NIR``) counts its own holidays.
+
+Counting rule, used for every deadline: if the start date is not a working day, counting starts
+from the next working day, which is day 0; the result is the n-th working day after that. So a
+Saturday referral counts from Monday, and "7 working days after Monday 23 November 2026" is
+Wednesday 2 December.
+
+``holidays`` objects fill in years lazily as they are asked about (a mutation), so each year's
+dates are copied once into a frozenset under a lock; lookups after that only read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from functools import cache
+
+import holidays
+
+from recnav_rules.errors import closest
+
+__all__ = ["WorkingDayCalendar", "calendar_for"]
+
+_ONE_DAY = dt.timedelta(days=1)
+
+
+class WorkingDayCalendar:
+    """Working days for one country (and subdivision). Thread-safe; share one per calendar."""
+
+    __slots__ = ("_lock", "_names", "_years", "country", "subdivision")
+
+    def __init__(self, country: str = "GB", subdivision: str | None = "ENG") -> None:
+        supported = holidays.list_supported_countries()
+        if country not in supported:
+            hint = closest(country, supported)
+            extra = f" (did you mean '{hint}'?)" if hint else ""
+            raise ValueError(f"unknown holiday calendar country '{country}'{extra}")
+        subdivisions = supported[country]
+        if subdivision is not None and subdivision not in subdivisions:
+            hint = closest(subdivision, subdivisions)
+            extra = f" (did you mean '{hint}'?)" if hint else f" (one of: {', '.join(subdivisions)})"
+            raise ValueError(f"unknown subdivision '{subdivision}' of '{country}'{extra}")
+        self.country = country
+        self.subdivision = subdivision
+        self._lock = threading.Lock()
+        self._years: dict[int, frozenset[dt.date]] = {}
+        self._names: dict[dt.date, str] = {}
+
+    def _holidays(self, year: int) -> frozenset[dt.date]:
+        found = self._years.get(year)
+        if found is None:
+            with self._lock:
+                found = self._years.get(year)
+                if found is None:
+                    table = holidays.country_holidays(self.country, subdiv=self.subdivision, years=year)
+                    self._names.update(table.items())
+                    found = frozenset(table)
+                    self._years[year] = found
+        return found
+
+    def is_working_day(self, day: dt.date) -> bool:
+        return day.weekday() < 5 and day not in self._holidays(day.year)
+
+    def holiday_name(self, day: dt.date) -> str | None:
+        """The public holiday's name, or None when ``day`` is not one."""
+        if day in self._holidays(day.year):
+            return self._names.get(day)
+        return None
+
+    def next_working_day_on_or_after(self, day: dt.date) -> dt.date:
+        while not self.is_working_day(day):
+            day += _ONE_DAY
+        return day
+
+    def add_working_days(self, start: dt.date, count: int) -> dt.date:
+        """The ``count``-th working day after ``start`` (see the module's counting rule)."""
+        if count < 0:
+            raise ValueError("count must be 0 or more")
+        day = self.next_working_day_on_or_after(start)
+        while count:
+            day += _ONE_DAY
+            if self.is_working_day(day):
+                count -= 1
+        return day
+
+    def working_days_between(self, start: dt.date, end: dt.date) -> int:
+        """Working days after ``start`` up to and including ``end`` (0 when end <= start)."""
+        count, day = 0, start
+        while day < end:
+            day += _ONE_DAY
+            if self.is_working_day(day):
+                count += 1
+        return count
+
+    def describe(self) -> str:
+        where = f"{self.country}-{self.subdivision}" if self.subdivision else self.country
+        return f"{where} public holidays (holidays {holidays.__version__}), weekends excluded"
+
+    def __repr__(self) -> str:
+        return f"WorkingDayCalendar({self.country!r}, {self.subdivision!r})"
+
+
+@cache
+def calendar_for(country: str, subdivision: str | None) -> WorkingDayCalendar:
+    """One shared calendar per (country, subdivision)."""
+    return WorkingDayCalendar(country, subdivision)
