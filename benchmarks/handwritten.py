@@ -117,7 +117,7 @@ def decide(facts: dict[str, Any], as_of: dt.date, sub_icb_of: dict[str, str]) ->
     held = [rule for (rule, _), value in zip(RULES, values, strict=True) if value is True]
     open_outcomes = set()
     outcome = "reject"
-    for (rule, rule_outcome), value in zip(RULES, values, strict=True):
+    for (_rule, rule_outcome), value in zip(RULES, values, strict=True):
         if value is True:
             outcome = rule_outcome
             break

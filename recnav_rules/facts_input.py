@@ -10,7 +10,7 @@ from typing import Any
 from recnav_rules.engine.source import DEFAULT_LIMITS, load_yaml_text
 from recnav_rules.errors import PolicyError
 
-__all__ = ["read_facts", "parse_facts_text"]
+__all__ = ["parse_facts_text", "read_facts"]
 
 
 def _depth(value: Any, limit: int, level: int = 0) -> bool:

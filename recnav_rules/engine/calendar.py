@@ -98,7 +98,8 @@ class WorkingDayCalendar:
 
     def describe(self) -> str:
         where = f"{self.country}-{self.subdivision}" if self.subdivision else self.country
-        return f"{where} public holidays (holidays {holidays.__version__}), weekends excluded"
+        version = getattr(holidays, "__version__", "?")
+        return f"{where} public holidays (holidays {version}), weekends excluded"
 
     def __repr__(self) -> str:
         return f"WorkingDayCalendar({self.country!r}, {self.subdivision!r})"

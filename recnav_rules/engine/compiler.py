@@ -27,11 +27,13 @@ from recnav_rules.engine.model import (
     Derived,
     Env,
     FactSpec,
-    FieldSpec,
     Fallback,
+    FieldSpec,
+    Logic,
     NextStepSpec,
     Node,
     Outcome,
+    Ref,
     Rule,
 )
 from recnav_rules.engine.schema_check import jsonable, schema_problems
@@ -387,9 +389,9 @@ class _PolicyCompiler:
         state: dict[str, int] = {}
 
         def refs_of(node: Node) -> list[str]:
-            if isinstance(node, conditions.Ref):
+            if isinstance(node, Ref):
                 return [node.criterion]
-            if isinstance(node, conditions.Logic):
+            if isinstance(node, Logic):
                 return [r for child in node.children for r in refs_of(child)]
             return []
 

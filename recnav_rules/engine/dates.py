@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 
-__all__ = ["age_in_years", "months_before", "months_after"]
+__all__ = ["age_in_years", "months_after", "months_before"]
 
 
 def age_in_years(birth: dt.date, on: dt.date) -> int:

@@ -83,14 +83,14 @@ def explain(decision: Decision) -> str:
             lines.extend(_wrap(f"- {note}", "  ", "  "))
     lines.append("")
     lines.append("How each check came out (true / false / unknown):")
-    for step in decision.trace:
-        label = "criterion" if step.kind == "criterion" else f"rule -> {step.outcome.value if step.outcome else ''}"
-        lines.extend(_wrap(f"- {step.id} ({label}): {step.value.upper()}. {step.text}", "  ", "  "))
+    for checked in decision.trace:
+        label = "criterion" if checked.kind == "criterion" else f"rule -> {checked.outcome.value if checked.outcome else ''}"
+        lines.extend(_wrap(f"- {checked.id} ({label}): {checked.value.upper()}. {checked.text}", "  ", "  "))
         read = "; ".join(
             f"{f.name} = {_show(f.value)}" + ("" if f.how == "given" else f" ({f.how})")
             if f.how != "missing"
             else f"{f.name} not given"
-            for f in step.facts
+            for f in checked.facts
         )
         if read:
             lines.extend(_wrap(f"read: {read}", "      "))

@@ -226,9 +226,9 @@ def checker_for(spec: FieldSpec, *, personal: bool = False) -> Checker:
             records: list[dict[str, Any]] = []
             for index, item in enumerate(value):
                 if item.__class__ is dict and len(item) == field_count and names.issuperset(item):
-                    record = fast_record(item)
-                    if record is not None:
-                        records.append(record)
+                    quick = fast_record(item)
+                    if quick is not None:
+                        records.append(quick)
                         continue
                 if item.__class__ is not dict and not isinstance(item, Mapping):
                     found.append(FactProblem(f"{path}[{index}]", f"expected a record, got {_kind(item)}"))

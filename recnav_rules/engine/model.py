@@ -18,9 +18,10 @@ __all__ = [
     "Citation",
     "CompiledPolicy",
     "Criterion",
-    "Fallback",
     "Derived",
+    "Env",
     "FactSpec",
+    "Fallback",
     "FieldSpec",
     "Leaf",
     "Logic",
@@ -29,7 +30,6 @@ __all__ = [
     "Outcome",
     "Ref",
     "Rule",
-    "Env",
     "Tri",
 ]
 
@@ -140,7 +140,8 @@ class Derived:
     inputs: tuple[str, ...]
     params: Mapping[str, Any]
     alternative: str | None = None
-    compute: Callable[[Env], Any] = field(default=lambda env: None, compare=False)
+    compute: Callable[[Env, list[Any], list[str]], Any] = field(default=lambda env, problems, notes: None, compare=False)
+    """compute(values, problems, notes): the value, or None when unknown; adds bad-fact problems."""
     filter_node: Node | None = None
 
 

@@ -58,7 +58,7 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str, str | None, 
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return "missing-key", f"missing required key '{missing}'{where}", None, False, path
     if error.validator == "enum" and isinstance(error.instance, str):
-        options = [str(v) for v in error.validator_value]
+        options = [str(v) for v in schema.get("enum", [])]
         return (
             "bad-value",
             f"'{error.instance}' is not one of: {', '.join(options)}",

@@ -16,7 +16,7 @@ from pathlib import Path
 from recnav_rules._resources import schema
 from recnav_rules.engine.schema_check import schema_problems
 from recnav_rules.engine.source import load_yaml_text
-from recnav_rules.errors import PolicyError, PolicyProblem
+from recnav_rules.errors import PolicyError
 
 __all__ = ["AREAS", "Service", "ServiceDirectory", "builtin_directory", "load_directory"]
 
@@ -89,12 +89,7 @@ def _parse(text: str, file: str, digest: str) -> ServiceDirectory:
         cited, assumed = raw.get("citation"), raw.get("assumption")
         if (cited is None) == (assumed is None):
             problems.append(
-                PolicyProblem(
-                    file,
-                    *(doc.mark(path) or (None, None)),
-                    "citation-or-assumption",
-                    f"service '{raw['id']}' needs a citation or an assumption (one, not both)",
-                )
+                doc.problem(path, "citation-or-assumption", f"service '{raw['id']}' needs a citation or an assumption (one, not both)")
             )
             continue
         services[raw["id"]] = Service(

@@ -137,8 +137,8 @@ def load_policy(target: str | Path, *, register: Any = None) -> Policy:
                     return policy
             raise PolicyError.at(file, None, None, "unknown-policy", f"no policy '{wanted}' in this file", closest(wanted, [p.id for p in policies]))
         if len(policies) > 1:
-            ids = ", ".join(p.id for p in policies)
-            raise PolicyError.at(file, None, None, "ambiguous", f"the file holds several policies ({ids}); add '#<id>' to the path")
+            listed = ", ".join(p.id for p in policies)
+            raise PolicyError.at(file, None, None, "ambiguous", f"the file holds several policies ({listed}); add '#<id>' to the path")
         return policies[0]
     ids: list[str] = []
     for path, _origin in policy_files():

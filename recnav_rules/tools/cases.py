@@ -36,6 +36,8 @@ class Case:
     as_of: dt.date
     facts: dict[str, Any]
     expect: dict[str, Any]
+    pcn_membership: str | None = None
+    """A PCN membership file merged into the built-in register for this case."""
 
     @property
     def location(self) -> str:
@@ -115,6 +117,7 @@ def load_cases(path: str | Path) -> list[Case]:
                 as_of=dt.date.fromisoformat(as_of_text),
                 facts=facts,
                 expect=raw["expect"],
+                pcn_membership=str((file.parent / data["pcn_membership"]).resolve()) if "pcn_membership" in data else None,
             )
         )
     return cases
@@ -166,9 +169,19 @@ def check(decision: Decision, expect: dict[str, Any]) -> list[str]:
     return failures
 
 
+def policy_for(case: Case) -> Policy:
+    """The case's policy, with its PCN membership merged into the built-in register if it names one."""
+    if case.pcn_membership is None:
+        return load_policy(case.policy)
+    from recnav_rules.policies.register import builtin_register, load_pcn_membership
+
+    register = builtin_register().with_pcn_membership(load_pcn_membership(case.pcn_membership))
+    return load_policy(case.policy, register=register)
+
+
 def run_case(case: Case, policy: Policy | None = None) -> CaseResult:
     """Run one case (``policy`` saves looking it up again when the caller has it)."""
-    policy = policy or load_policy(case.policy)
+    policy = policy or policy_for(case)
     result = CaseResult(case)
     try:
         result.decision = policy.evaluate(case.facts, as_of=case.as_of)
@@ -187,6 +200,6 @@ def run_case(case: Case, policy: Policy | None = None) -> CaseResult:
 def run_cases(paths: Iterable[str | Path]) -> Iterator[CaseResult]:
     for file in case_files(paths):
         cases = load_cases(file)
-        policies = {name: load_policy(name) for name in {case.policy for case in cases}}
+        policies = {(c.policy, c.pcn_membership): policy_for(c) for c in cases}
         for case in cases:
-            yield run_case(case, policies[case.policy])
+            yield run_case(case, policies[(case.policy, case.pcn_membership)])

@@ -20,8 +20,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from recnav_rules.policies.registry import load_policy
-    from recnav_rules.tools.cases import case_files, run_cases
+    from recnav_rules.tools.cases import case_files, policy_for, run_cases
     from recnav_rules.tools.coverage import measure
 
     paths = args.paths or ["policies/tests"]
@@ -33,9 +32,13 @@ def _test(args: argparse.Namespace) -> int:
         sys.stdout.write(result.report() + "\n\n")
     sys.stdout.write(f"{len(results) - len(failed)} passed, {len(failed)} failed\n")
     code = 1 if failed else 0
+    seen: set[str] = set()
     if args.coverage:
-        for policy_name in sorted({r.case.policy for r in results}):
-            coverage = measure(load_policy(policy_name).compiled, results)
+        for case in (r.case for r in results):
+            if case.policy in seen:
+                continue
+            seen.add(case.policy)
+            coverage = measure(policy_for(case).compiled, results)
             sys.stdout.write(coverage.report() + "\n")
             if args.fail_under is not None and coverage.rule_percent < args.fail_under:
                 sys.stdout.write(

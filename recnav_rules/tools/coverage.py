@@ -9,6 +9,7 @@ listed with the file and line of the rule or comparison.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -36,7 +37,8 @@ class Item:
 
     @property
     def where(self) -> str:
-        return f"{self.file}:{self.line}" if self.line else self.file
+        file = os.path.relpath(self.file) if os.path.isabs(self.file) and self.file.startswith(os.getcwd()) else self.file
+        return f"{file}:{self.line}" if self.line else file
 
     def gaps(self) -> list[str]:
         return [v for v in VALUES if v not in self.seen]
@@ -47,6 +49,7 @@ class Coverage:
     policy_id: str
     rules: list[Item]
     conditions: list[Item]
+    criteria: list[Item] = field(default_factory=list)
     cases: int = 0
 
     @property
@@ -56,6 +59,14 @@ class Coverage:
             return 100.0
         covered = sum(1 for item in self.rules if {"true", "false"} <= item.seen)
         return 100.0 * covered / len(self.rules)
+
+    @property
+    def criteria_percent(self) -> float:
+        """Percentage of criteria seen both true and false."""
+        if not self.criteria:
+            return 100.0
+        covered = sum(1 for item in self.criteria if {"true", "false"} <= item.seen)
+        return 100.0 * covered / len(self.criteria)
 
     @property
     def condition_percent(self) -> float:
@@ -68,12 +79,13 @@ class Coverage:
     def report(self) -> str:
         lines = [
             f"coverage of {self.policy_id} over {self.cases} case(s): rules {self.rule_percent:.1f}%"
-            f" (true and false), conditions {self.condition_percent:.1f}% (true / false / unknown)"
+            f" (true and false), criteria {self.criteria_percent:.1f}% (true and false),"
+            f" conditions {self.condition_percent:.1f}% (true / false / unknown)"
         ]
-        for item in self.rules:
-            missing = [v for v in ("true", "false") if v not in item.seen]
-            if missing:
-                lines.append(f"  {item.where}: rule {item.label} never {' or '.join(missing)}")
+        for item in [*self.rules, *self.criteria]:
+            gaps = item.gaps()
+            if gaps:
+                lines.append(f"  {item.where}: {item.kind} {item.label} never {' / '.join(gaps)}")
         for item in self.conditions:
             gaps = item.gaps()
             if gaps:
@@ -104,14 +116,16 @@ def measure(policy: CompiledPolicy, results: Iterable[CaseResult]) -> Coverage:
         Item("condition", f"'{conditions.render(leaf)}' in {owner}", policy.file, leaf.line) for owner, leaf in leaves
     ]
     runners = [conditions.build(leaf) for _, leaf in leaves]
-    coverage = Coverage(policy.id, rules, items)
+    criteria = [Item("criterion", c.id, policy.file, c.line) for c in policy.criteria]
+    coverage = Coverage(policy.id, rules, items, criteria)
     for result in results:
         if result.decision is None or result.decision.policy_digest != policy.digest:
             continue
         coverage.cases += 1
         env, *_ = evaluator.prepare(result.case.facts, result.case.as_of)
-        for criterion in policy.criteria:
+        for item, criterion in zip(criteria, policy.criteria, strict=True):
             env[("c", criterion.id)] = criterion.value(env)
+            item.seen.add(truth_text(env[("c", criterion.id)]))
         for item, rule in zip(rules, policy.rules, strict=True):
             item.seen.add(truth_text(rule.value(env)))
         for item, run in zip(items, runners, strict=True):

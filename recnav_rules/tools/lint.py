@@ -97,6 +97,19 @@ def _satisfiable(formula: Formula, count: int, budget: list[int]) -> bool | None
     return search({}, 0)
 
 
+def _rule_fires(own: Formula, before: list[Formula]) -> Formula:
+    """The rule holds and every earlier rule does not."""
+
+    def fires(assignment: dict[int, bool]) -> Tri:
+        parts: list[Tri] = [own(assignment)]
+        for earlier in before:
+            value = earlier(assignment)
+            parts.append(None if value is None else not value)
+        return _all(parts)
+
+    return fires
+
+
 def _unreachable(policy: CompiledPolicy) -> list[PolicyProblem]:
     abstraction = _Abstraction(policy)
     problems: list[PolicyProblem] = []
@@ -104,9 +117,7 @@ def _unreachable(policy: CompiledPolicy) -> list[PolicyProblem]:
     for rule in policy.rules:
         own = abstraction.formula(rule.node)
         before = list(earlier)
-        combined: Formula = lambda a, own=own, before=before: _all(  # noqa: E731
-            [own(a), *(None if (v := f(a)) is None else not v for f in before)]
-        )
+        combined = _rule_fires(own, before)
         found = _satisfiable(combined, len(abstraction.variables), [200_000])
         if found is False:
             problems.append(
