@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from recnav_rules._version import __version__
+from recnav_rules.engine.durable import DurableUnavailableError
 from recnav_rules.errors import FactValidationError, PolicyError, RecnavError
 
 __all__ = ["main"]
@@ -114,6 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"recnav-rules: {exc}\n")
         return EXIT_USAGE
     except RecnavError as exc:
+        sys.stderr.write(f"recnav-rules: {exc}\n")
+        return EXIT_USAGE
+    except DurableUnavailableError as exc:
         sys.stderr.write(f"recnav-rules: {exc}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:

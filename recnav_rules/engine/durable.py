@@ -1,0 +1,291 @@
+"""A second, independent engine: the same compiled policy evaluated on durable-rules.
+
+What durable-rules computes, and what it does not (so the cross-check is honest):
+
+- **durable-rules decides the truth of every criterion and every rule.** Each criterion and rule
+  is translated from the compiled condition tree (not from a second copy of the policy) into two
+  durable-rules conditions: one that matches when it is true and one that matches when it is
+  false, with negation pushed down to the comparisons. durable-rules treats a condition on an
+  absent field as false, so when neither matches the value is *unknown*: that is how three-valued
+  logic is checked on an engine that has none. Both matching is an internal error. Criteria that
+  refer to other criteria are evaluated in phases (one ruleset per depth), each phase's results
+  asserted as fields of the next phase's fact.
+- **The shared Python code does the rest**, before and after: checking the facts, defaults,
+  derived values (ages, counts of events in calendar windows, register look-ups), and, from the
+  rules' truth values, the outcome by priority, the missing facts, signposts and next steps with
+  working days. durable-rules cannot express those, and they are tested on their own.
+
+Guards, from what was measured about durable-rules 2.0.28 (see docs/engines.md):
+
+- its ``Host`` layer races its own timer threads, so the C extension is driven directly and the
+  Host is never created;
+- facts are asserted, never posted (a posted event fires only one rule);
+- every rule is anchored on the ``$s`` field being absent, so it never matches the engine's own
+  session-state document; one extra rule matches every fact, because deleting the session of an
+  assert that matched nothing crashed the C core (measured here: "free(): invalid pointer");
+- each decision has its own session id and its session is deleted in ``finally`` (at most 1,024
+  sessions may be live per ruleset), and a lock serialises each ruleset's assert / read-actions /
+  delete protocol across threads;
+- rulesets leak memory when recreated, so each is created once per process and kept in a
+  process-wide cache keyed by policy digest;
+- typing is loose, so only checked, strictly typed values are handed over: booleans, numbers,
+  strings, and dates as ordinal day numbers; field names are prefixed so none is a reserved key
+  (``sid``, ``id``, ``$s``), and numbers of 1e16 or more and facts of 255 or more fields are
+  refused before they reach the C code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from recnav_rules.decision import Decision
+from recnav_rules.engine.evaluator import Evaluator
+from recnav_rules.engine.model import CompiledPolicy, Criterion, Leaf, Logic, Node, Ref, Tri
+
+__all__ = ["DurableEvaluator", "DurableUnavailableError", "is_available", "translate"]
+
+_INSTALL = (
+    "the durable-rules engine is an optional extra: pip install 'recnav-rules[durable]' "
+    "(durable-rules 2.0.28 builds on CPython 3.11 and 3.12 only)"
+)
+_MAX_NUMBER = 1e16
+_MAX_FIELDS = 254
+_ALWAYS = "always_matches"
+Condition = dict[str, Any]
+
+
+class DurableUnavailableError(RuntimeError):
+    """durable-rules is not installed, or cannot be imported on this Python."""
+
+
+def _engine() -> Any:
+    try:
+        import durable_rules_engine
+    except ImportError as exc:
+        raise DurableUnavailableError(f"{_INSTALL} ({exc})") from None
+    return durable_rules_engine
+
+
+def is_available() -> bool:
+    try:
+        _engine()
+    except DurableUnavailableError:
+        return False
+    return True
+
+
+# --- translation -----------------------------------------------------------------------------
+
+
+def _field(name: str) -> str:
+    return f"f_{name}"
+
+
+def _criterion_field(name: str) -> str:
+    return f"c_{name}"
+
+
+def _literal(value: Any) -> Any:
+    if isinstance(value, dt.date):
+        return value.toordinal()
+    return value
+
+
+def _and(parts: list[Condition]) -> Condition:
+    return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def _or(parts: list[Condition]) -> Condition:
+    return parts[0] if len(parts) == 1 else {"$or": parts}
+
+
+_NEGATE = {"eq": "ne", "ne": "eq", "lt": "gte", "gte": "lt", "gt": "lte", "lte": "gt", "in": "not_in", "not_in": "in"}
+_DURABLE_OP = {"lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}
+
+
+def _comparison(field: str, op: str, value: Any) -> Condition:
+    if op == "eq":
+        return {field: _literal(value)}
+    if op == "ne":
+        return {"$neq": {field: _literal(value)}}
+    if op == "in":
+        return _or([{field: _literal(v)} for v in sorted(value, key=repr)])
+    if op == "not_in":
+        return _and([{"$neq": {field: _literal(v)}} for v in sorted(value, key=repr)])
+    return {_DURABLE_OP[op]: {field: _literal(value)}}
+
+
+def translate(node: Node, truth: bool) -> Condition:
+    """The durable-rules condition that matches exactly when ``node`` is ``truth`` (not unknown)."""
+    if isinstance(node, Ref):
+        return {_criterion_field(node.criterion): truth}
+    if isinstance(node, Logic):
+        if node.op == "not":
+            return translate(node.children[0], not truth)
+        parts = [translate(child, truth) for child in node.children]
+        conjunctive = (node.op == "all") == truth
+        return _and(parts) if conjunctive else _or(parts)
+    leaf: Leaf = node
+    field = _field(leaf.ref)
+    if leaf.op == "present":
+        present = bool(leaf.value) == truth
+        return {"$ex": {field: 1}} if present else {"$nex": {field: 1}}
+    op = leaf.op if truth else _NEGATE[leaf.op]
+    return _comparison(field, op, leaf.value)
+
+
+def _anchored(condition: Condition) -> dict[str, Any]:
+    return {"all": [{"m": {"$and": [{"$nex": {"$s": 1}}, condition]}}]}
+
+
+def _depths(criteria: tuple[Criterion, ...]) -> dict[str, int]:
+    depth: dict[str, int] = {}
+
+    def refs(node: Node) -> list[str]:
+        if isinstance(node, Ref):
+            return [node.criterion]
+        if isinstance(node, Logic):
+            return [r for child in node.children for r in refs(child)]
+        return []
+
+    for criterion in criteria:  # dependency order: referenced criteria come first
+        depth[criterion.id] = 1 + max((depth[r] for r in refs(criterion.node)), default=-1)
+    return depth
+
+
+# --- the driver --------------------------------------------------------------------------------
+
+
+class _Ruleset:
+    """One durable-rules ruleset: assert one fact per session, read every rule that matched."""
+
+    _sessions = itertools.count(1)
+
+    def __init__(self, name: str, rules: Mapping[str, Condition]) -> None:
+        engine = _engine()
+        self._engine = engine
+        self._lock = threading.Lock()
+        definition = {rule: _anchored(cond) for rule, cond in rules.items()}
+        # Deleting the session of an assert that matched nothing crashed the C core here
+        # ("free(): invalid pointer"), so one rule matches every fact (but never the state).
+        definition[_ALWAYS] = {"all": [{"m": {"$nex": {"$s": 1}}}]}
+        self._handle = engine.create_ruleset(name, json.dumps(definition))
+
+    def matched(self, fact: Mapping[str, Any]) -> set[str]:
+        if len(fact) > _MAX_FIELDS:
+            raise ValueError(f"durable-rules cannot take a fact of more than {_MAX_FIELDS} fields")
+        for key, value in fact.items():
+            if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) >= _MAX_NUMBER:
+                raise ValueError(f"durable-rules cannot represent {key} = {value}")
+        engine = self._engine
+        names: set[str] = set()
+        with self._lock:
+            sid = str(next(self._sessions))
+            payload = json.dumps({**fact, "sid": sid, "id": sid})
+            state = None
+            drained = False
+            try:
+                _, state = engine.assert_fact(self._handle, payload)
+                result = engine.start_action_for_state(self._handle, state)
+                while result:
+                    names.update(json.loads(result[1]))
+                    following = engine.complete_and_start_action(self._handle, state)
+                    result = (None, following) if following else None
+                drained = True
+            finally:
+                if state is not None and not drained:
+                    # Deleting a session with actions still queued crashed the C core: finish
+                    # them first (their results are not used: this decision has failed).
+                    self._drain(state)
+                try:
+                    engine.delete_state(self._handle, sid)
+                except Exception:  # noqa: BLE001  # the session may never have been created
+                    pass
+        names.discard(_ALWAYS)
+        return names
+
+    def _drain(self, state: Any) -> None:
+        engine = self._engine
+        try:
+            result = engine.start_action_for_state(self._handle, state)
+            while result:
+                following = engine.complete_and_start_action(self._handle, state)
+                result = (None, following) if following else None
+        except Exception:  # noqa: BLE001  # best effort; the caller's exception is the one to see
+            pass
+
+
+_cache_lock = threading.Lock()
+_rulesets: dict[str, list[tuple[list[tuple[str, str]], _Ruleset]]] = {}
+
+
+def _phases(policy: CompiledPolicy) -> list[tuple[list[tuple[str, str]], _Ruleset]]:
+    """Per phase: ([(kind, id)], ruleset). Built once per policy digest per process."""
+    with _cache_lock:
+        found = _rulesets.get(policy.digest)
+        if found is not None:
+            return found
+        depth = _depths(policy.criteria)
+        levels = max(depth.values(), default=-1) + 1
+        phases: list[tuple[list[tuple[str, str]], _Ruleset]] = []
+        for level in range(levels + 1):
+            members: list[tuple[str, str, Node]] = (
+                [("c", c.id, c.node) for c in policy.criteria if depth[c.id] == level]
+                if level < levels
+                else [("r", str(i), rule.node) for i, rule in enumerate(policy.rules)]
+            )
+            rules: dict[str, Condition] = {}
+            for kind, key, node in members:
+                rules[f"{kind}_{key}_T"] = translate(node, True)
+                rules[f"{kind}_{key}_F"] = translate(node, False)
+            name = f"recnav_{policy.digest[:16]}_{level}"
+            phases.append(([(kind, key) for kind, key, _ in members], _Ruleset(name, rules)))
+        _rulesets[policy.digest] = phases
+        return phases
+
+
+class DurableEvaluator:
+    """Evaluates one compiled policy on durable-rules; shares the native engine's Python parts."""
+
+    def __init__(self, policy: CompiledPolicy, native: Evaluator) -> None:
+        self.policy = policy
+        self.native = native
+        self.phases = _phases(policy)
+
+    def evaluate(self, facts: Mapping[str, Any], as_of: dt.date) -> Decision:
+        native = self.native
+        native.check_effective(as_of)
+        prepared = native.prepare(facts, as_of)
+        env = prepared[0]
+        fact: dict[str, Any] = {
+            _field(name): _literal(value) for name, value in env.items() if isinstance(name, str) and _sendable(value)
+        }
+        rule_values: dict[int, Tri] = {}
+        for members, ruleset in self.phases:
+            matched = ruleset.matched(fact)
+            for kind, key in members:
+                value = _truth(matched, f"{kind}_{key}")
+                if kind == "c":
+                    env[("c", key)] = value
+                    if value is not None:
+                        fact[_criterion_field(key)] = value
+                else:
+                    rule_values[int(key)] = value
+        values = tuple(rule_values[i] for i in range(len(self.policy.rules)))
+        return native.decide(prepared, values, as_of, "durable")
+
+
+def _sendable(value: Any) -> bool:
+    return isinstance(value, bool | int | float | str | dt.date)
+
+
+def _truth(matched: set[str], name: str) -> Tri:
+    true, false = f"{name}_T" in matched, f"{name}_F" in matched
+    if true and false:
+        raise RuntimeError(f"durable-rules found {name} both true and false")
+    return True if true else False if false else None
