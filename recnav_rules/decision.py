@@ -18,7 +18,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -131,8 +131,7 @@ class NextStep:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class FactReading:
+class FactReading(NamedTuple):
     """A value a trace step read: ``how`` is given, default, derived or missing."""
 
     name: str
@@ -143,9 +142,11 @@ class FactReading:
         return {"name": self.name, "value": _jsonable(self.value), "how": self.how}
 
 
-@dataclass(frozen=True, slots=True)
-class TraceStep:
-    """One criterion or rule as evaluated: its three-valued result and what it read."""
+class TraceStep(NamedTuple):
+    """One criterion or rule as evaluated: its three-valued result and what it read.
+
+    (A named tuple: a decision's trace has one per rule and criterion, so it is cheap to build.)
+    """
 
     kind: Literal["criterion", "rule"]
     id: str

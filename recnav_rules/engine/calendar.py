@@ -31,7 +31,7 @@ _ONE_DAY = dt.timedelta(days=1)
 class WorkingDayCalendar:
     """Working days for one country (and subdivision). Thread-safe; share one per calendar."""
 
-    __slots__ = ("_lock", "_names", "_years", "country", "subdivision")
+    __slots__ = ("_due", "_lock", "_names", "_years", "country", "subdivision")
 
     def __init__(self, country: str = "GB", subdivision: str | None = "ENG") -> None:
         supported = holidays.list_supported_countries()
@@ -49,6 +49,7 @@ class WorkingDayCalendar:
         self._lock = threading.Lock()
         self._years: dict[int, frozenset[dt.date]] = {}
         self._names: dict[dt.date, str] = {}
+        self._due: dict[tuple[dt.date, int], dt.date] = {}
 
     def _holidays(self, year: int) -> frozenset[dt.date]:
         found = self._years.get(year)
@@ -80,6 +81,17 @@ class WorkingDayCalendar:
         """The ``count``-th working day after ``start`` (see the module's counting rule)."""
         if count < 0:
             raise ValueError("count must be 0 or more")
+        key = (start, count)
+        found = self._due.get(key)
+        if found is not None:
+            return found
+        due = self._count(start, count)
+        if len(self._due) >= 65_536:  # bounded: referrals cluster on recent dates
+            self._due.clear()
+        self._due[key] = due
+        return due
+
+    def _count(self, start: dt.date, count: int) -> dt.date:
         day = self.next_working_day_on_or_after(start)
         while count:
             day += _ONE_DAY

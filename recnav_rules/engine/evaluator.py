@@ -251,24 +251,26 @@ class Evaluator:
     # -- the trace, on demand ---------------------------------------------------------------
     def trace(self, env: Env, values: tuple[Tri, ...], defaults_used: list[str]) -> list[TraceStep]:
         defaults = set(defaults_used)
+        seen: dict[str, FactReading] = {}
 
-        def readings(names: tuple[str, ...]) -> tuple[FactReading, ...]:
-            out: list[FactReading] = []
-            for name in names:
+        def reading(name: str) -> FactReading:
+            found = seen.get(name)
+            if found is None:
                 if name not in env:
-                    out.append(FactReading(name, None, "missing"))
+                    found = FactReading(name, None, "missing")
                 elif name in self._derived_by_name:
-                    out.append(FactReading(name, env[name], "derived"))
+                    found = FactReading(name, env[name], "derived")
                 else:
-                    out.append(FactReading(name, env[name], "default" if name in defaults else "given"))
-            return tuple(out)
+                    found = FactReading(name, env[name], "default" if name in defaults else "given")
+                seen[name] = found
+            return found
 
         steps = [
-            TraceStep("criterion", c.id, truth_text(env[("c", c.id)]), c.description, readings(c.reads), c.citation)  # type: ignore[arg-type]
+            TraceStep("criterion", c.id, _TEXT[env[("c", c.id)]], c.description, tuple(map(reading, c.reads)), c.citation)  # type: ignore[arg-type]
             for c in self.policy.criteria
         ]
         steps.extend(
-            TraceStep("rule", rule.id, truth_text(value), rule.reason, readings(rule.reads), rule.citation, rule.outcome)  # type: ignore[arg-type]
+            TraceStep("rule", rule.id, _TEXT[value], rule.reason, tuple(map(reading, rule.reads)), rule.citation, rule.outcome)  # type: ignore[arg-type]
             for (rule, _), value in zip(self._rules, values, strict=True)
         )
         return steps
