@@ -148,7 +148,9 @@ def _ods_date(text: str, file: str, line: int, column: int, what: str) -> dt.dat
     if not text:
         return None
     try:
-        return dt.datetime.strptime(text, "%Y%m%d").date()
+        if len(text) != 8 or not text.isdigit():
+            raise ValueError(text)
+        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
     except ValueError:
         raise PolicyError.at(file, line, column, "bad-date", f"{what} {text!r} is not a date (YYYYMMDD)") from None
 
