@@ -133,6 +133,8 @@ def contenders(referrals: list[dict[str, Any]], wanted: set[str]) -> dict[str, C
         try:
             zen_bench = _load("zen_hiu")
             found["GoRules zen-engine decision table"] = zen_bench.runner(referrals, AS_OF, sub_icb)
+            agreeing, compared = zen_bench.agreement(referrals, AS_OF, sub_icb)
+            print(f"zen-engine agrees with the hand-written rules on {agreeing} of {compared} complete referrals")
         except ImportError as exc:
             print(f"(zen-engine skipped: {exc})")
     return found
