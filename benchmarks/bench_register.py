@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from recnav_rules.policies.register import load_epraccur  # noqa: E402
+from recnav_rules.policies.register import load_epraccur
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from recnav_rules.facts_input import read_facts
     from recnav_rules.policies.registry import load_policy
 
-    policy = load_policy(args.policy)
+    policy = load_policy(args.policy, register=_register(args))
     if args.batch is not None:
         from recnav_rules.batch import run_batch_command
 
@@ -47,6 +47,23 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(decision.explain())
     return EXIT_OK
+
+
+def _register(args: argparse.Namespace) -> object:
+    """The GP practice register the command line asks for, or None for the built-in one."""
+    if args.register is None and args.pcn_membership is None:
+        return None
+    from recnav_rules.policies.register import builtin_register, load_epraccur, load_pcn_membership
+
+    if args.register is not None:
+        if args.register_as_of is None:
+            raise PolicyError.at(args.register, None, None, "usage", "give --register-as-of DATE: the extract's publication date")
+        register = load_epraccur(args.register, as_of=args.register_as_of)
+    else:
+        register = builtin_register()
+    if args.pcn_membership is not None:
+        register = register.with_pcn_membership(load_pcn_membership(args.pcn_membership))
+    return register
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -71,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print the decision as JSON")
     evaluate.add_argument("--as-of", type=_date, default=None, help="decide as of this date (default: today)")
     evaluate.add_argument("--engine", choices=("native", "durable"), default="native")
+    evaluate.add_argument("--register", metavar="EPRACCUR.csv", help="an ODS epraccur extract to use instead of the built-in register")
+    evaluate.add_argument("--register-as-of", type=_date, metavar="DATE", help="with --register: the extract's publication date")
+    evaluate.add_argument("--pcn-membership", metavar="FILE.csv", help="PCN membership (practice_code,pcn_code,pcn_name) to merge in")
     evaluate.add_argument("--batch", metavar="IN.jsonl", help="evaluate one referral per line")
     evaluate.add_argument("--out", metavar="OUT.jsonl", help="with --batch: where decisions go")
     evaluate.add_argument("--errors", metavar="ERRORS.jsonl", help="with --batch: where bad lines go")

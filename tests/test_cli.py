@@ -93,3 +93,24 @@ def test_console_script_runs_as_a_process() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "ACCEPT" in result.stdout
+
+
+def test_evaluate_with_a_register_and_pcn_membership(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    facts = tmp_path / "n4.json"
+    facts.write_text(
+        json.dumps({"age": 40, "gp_practice_code": "L81024", "referral_source": "gp_practice", "mental_health_severity": "severe",
+                    "open_to_secondary_mental_health_services": False, "consent_to_referral": True}),
+        encoding="utf-8",
+    )
+    membership = ROOT / "policies" / "tests" / "network4-membership.FIXTURE.csv"
+    national = ROOT / "tests" / "data" / "ods" / "epraccur-2020-01.csv"
+    code, out, err = run(
+        capsys, "evaluate", "--policy", "bnssg-network4-pcn", "--as-of", "2026-11-20", "--json",
+        "--register", str(national), "--register-as-of", "2020-01-01", "--pcn-membership", str(membership), str(facts),
+    )
+    assert code == 0, err
+    decision = json.loads(out)
+    assert decision["outcome"] == "accept"
+    assert "PCN membership" in decision["reference_data"]["gp_practices"]["name"]
+    code, _, err = run(capsys, "evaluate", "--policy", "bnssg-network4-pcn", "--register", str(national), str(facts))
+    assert code == 2 and "--register-as-of" in err

@@ -422,3 +422,29 @@ def test_explanation_quotes_the_source_and_states_assumptions(hiu: Policy, basel
     assert "REJECT" in text
     assert '"Individuals who are in custody at the time of their presentation to 999"' in text
     assert f"sha256:{hiu.digest}" in text
+
+
+def test_durable_engine_without_durable_rules_says_how_to_install(
+    hiu: Policy, baseline: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+
+    from recnav_rules.engine import durable
+
+    real_import = builtins.__import__
+
+    def no_durable(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "durable_rules_engine":
+            raise ImportError("No module named 'durable_rules_engine'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_durable)
+    fresh = recnav_rules.Policy(hiu.compiled)
+    with pytest.raises(durable.DurableUnavailableError, match=r"pip install 'recnav-rules\[durable\]'"):
+        fresh.evaluate(baseline, as_of=AS_OF, engine="durable")
+    assert durable.is_available() is False
+
+
+def test_unknown_engine_name(hiu: Policy, baseline: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="unknown engine 'rete'"):
+        hiu.evaluate(baseline, as_of=AS_OF, engine="rete")  # type: ignore[arg-type]

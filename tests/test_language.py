@@ -322,3 +322,19 @@ def test_missing_inputs_names_only_what_matters() -> None:
 def test_render_reads_as_words() -> None:
     node = Logic("all", (Leaf("age", "gte", 18), Logic("not", (Leaf("in_custody", "eq", True),))))
     assert conditions.render(node) == "(age is at least 18 and not (in_custody))"
+
+
+def test_plugin_policies_are_found_through_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import EntryPoint
+
+    from recnav_rules.policies import registry
+
+    path = write(tmp_path, MINIMAL.replace("id: tiny", "id: plugin-tiny"))
+    module = tmp_path / "tiny_plugin.py"
+    module.write_text(f"def files():\n    return [{str(path)!r}]\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry = EntryPoint(name="tiny", value="tiny_plugin:files", group=registry.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry, "entry_points", lambda group: [entry] if group == registry.ENTRY_POINT_GROUP else [])
+    assert recnav_rules.load_policy("plugin-tiny").id == "plugin-tiny"
+    origins = {p.id: p.origin for p in recnav_rules.list_policies()}
+    assert origins["plugin-tiny"] == "plugin:tiny" and origins["bnssg-hiu-pilot"] == "builtin"

@@ -253,6 +253,7 @@ class DurableEvaluator:
     """Evaluates one compiled policy on durable-rules; shares the native engine's Python parts."""
 
     def __init__(self, policy: CompiledPolicy, native: Evaluator) -> None:
+        _engine()  # a clear error now if durable-rules cannot be imported
         self.policy = policy
         self.native = native
         self.phases = _phases(policy)
