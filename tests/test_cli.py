@@ -114,3 +114,12 @@ def test_evaluate_with_a_register_and_pcn_membership(capsys: pytest.CaptureFixtu
     assert "PCN membership" in decision["reference_data"]["gp_practices"]["name"]
     code, _, err = run(capsys, "evaluate", "--policy", "bnssg-network4-pcn", "--register", str(national), str(facts))
     assert code == 2 and "--register-as-of" in err
+
+
+def test_ci_runs_the_readme_commands_exactly() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    blocks = [block.split("```", 1)[0].strip() for block in readme.split("```sh\n")[1:3]]
+    install_and_run, install_and_test = blocks
+    assert install_and_test in ci.splitlines()
+    assert "examples/hiu-referral.json" in install_and_run
