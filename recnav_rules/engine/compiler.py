@@ -29,11 +29,9 @@ from recnav_rules.engine.model import (
     FactSpec,
     Fallback,
     FieldSpec,
-    Logic,
     NextStepSpec,
     Node,
     Outcome,
-    Ref,
     Rule,
 )
 from recnav_rules.engine.schema_check import jsonable, schema_problems
@@ -388,13 +386,6 @@ class _PolicyCompiler:
         order: list[str] = []
         state: dict[str, int] = {}
 
-        def refs_of(node: Node) -> list[str]:
-            if isinstance(node, Ref):
-                return [node.criterion]
-            if isinstance(node, Logic):
-                return [r for child in node.children for r in refs_of(child)]
-            return []
-
         def visit(name: str, chain: list[str]) -> None:
             if state.get(name) == 2 or name not in nodes:
                 return
@@ -403,7 +394,7 @@ class _PolicyCompiler:
                 self.err(("criteria", name), "cycle", f"criteria refer to each other in a cycle: {cycle}", at_key=True)
                 return
             state[name] = 1
-            for ref in refs_of(nodes[name]):
+            for ref in conditions.referenced_criteria(nodes[name]):
                 visit(ref, [*chain, name])
             state[name] = 2
             order.append(name)

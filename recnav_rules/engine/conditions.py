@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,10 +28,14 @@ __all__ = [
     "COMPARISONS",
     "RefType",
     "build",
+    "build_filter",
+    "kleene_all",
+    "kleene_any",
     "leaves",
     "missing_inputs",
     "parse_condition",
     "reads",
+    "referenced_criteria",
     "render",
 ]
 
@@ -347,6 +351,37 @@ def build_filter(node: Node) -> Callable[[Env], bool]:
         return lambda record: bool(record[name] == literal)
     compare = _OPS[op]
     return lambda record: bool(compare(record[name], literal))
+
+
+def kleene_all(values: Iterable[Tri]) -> Tri:
+    """Three-valued AND: false if any is false, else unknown if any is unknown, else true."""
+    result: Tri = True
+    for value in values:
+        if value is False:
+            return False
+        if value is None:
+            result = None
+    return result
+
+
+def kleene_any(values: Iterable[Tri]) -> Tri:
+    """Three-valued OR: true if any is true, else unknown if any is unknown, else false."""
+    result: Tri = False
+    for value in values:
+        if value is True:
+            return True
+        if value is None:
+            result = None
+    return result
+
+
+def referenced_criteria(node: Node) -> list[str]:
+    """The criteria a condition refers to directly."""
+    if isinstance(node, Ref):
+        return [node.criterion]
+    if isinstance(node, Logic):
+        return [name for child in node.children for name in referenced_criteria(child)]
+    return []
 
 
 def leaves(node: Node) -> list[Leaf]:

@@ -44,6 +44,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from recnav_rules.decision import Decision
+from recnav_rules.engine.conditions import referenced_criteria
 from recnav_rules.engine.evaluator import Evaluator
 from recnav_rules.engine.model import CompiledPolicy, Criterion, Leaf, Logic, Node, Ref, Tri
 
@@ -145,16 +146,8 @@ def _anchored(condition: Condition) -> dict[str, Any]:
 
 def _depths(criteria: tuple[Criterion, ...]) -> dict[str, int]:
     depth: dict[str, int] = {}
-
-    def refs(node: Node) -> list[str]:
-        if isinstance(node, Ref):
-            return [node.criterion]
-        if isinstance(node, Logic):
-            return [r for child in node.children for r in refs(child)]
-        return []
-
     for criterion in criteria:  # dependency order: referenced criteria come first
-        depth[criterion.id] = 1 + max((depth[r] for r in refs(criterion.node)), default=-1)
+        depth[criterion.id] = 1 + max((depth[r] for r in referenced_criteria(criterion.node)), default=-1)
     return depth
 
 

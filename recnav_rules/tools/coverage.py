@@ -55,18 +55,12 @@ class Coverage:
     @property
     def rule_percent(self) -> float:
         """Percentage of rules seen both true and false."""
-        if not self.rules:
-            return 100.0
-        covered = sum(1 for item in self.rules if {"true", "false"} <= item.seen)
-        return 100.0 * covered / len(self.rules)
+        return _both_ways(self.rules)
 
     @property
     def criteria_percent(self) -> float:
         """Percentage of criteria seen both true and false."""
-        if not self.criteria:
-            return 100.0
-        covered = sum(1 for item in self.criteria if {"true", "false"} <= item.seen)
-        return 100.0 * covered / len(self.criteria)
+        return _both_ways(self.criteria)
 
     @property
     def condition_percent(self) -> float:
@@ -91,6 +85,12 @@ class Coverage:
             if gaps:
                 lines.append(f"  {item.where}: condition {item.label} never {' / '.join(gaps)}")
         return "\n".join(lines)
+
+
+def _both_ways(items: list[Item]) -> float:
+    if not items:
+        return 100.0
+    return 100.0 * sum(1 for item in items if {"true", "false"} <= item.seen) / len(items)
 
 
 def _leaves_with_owner(policy: CompiledPolicy) -> list[tuple[str, Leaf]]:

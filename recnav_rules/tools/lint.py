@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from recnav_rules.engine.conditions import kleene_all, kleene_any
 from recnav_rules.engine.model import CompiledPolicy, Leaf, Logic, Node, Ref, Tri
 from recnav_rules.errors import PolicyProblem
 
@@ -48,30 +49,10 @@ class _Abstraction:
                 inner = parts[0]
                 return lambda a: None if (v := inner(a)) is None else not v
             if node.op == "all":
-                return lambda a: _all(p(a) for p in parts)
-            return lambda a: _any(p(a) for p in parts)
+                return lambda a: kleene_all(p(a) for p in parts)
+            return lambda a: kleene_any(p(a) for p in parts)
         index, negate = self.var(node)
         return lambda a: None if index not in a else a[index] is not negate
-
-
-def _all(values: object) -> Tri:
-    result: Tri = True
-    for value in values:  # type: ignore[attr-defined]
-        if value is False:
-            return False
-        if value is None:
-            result = None
-    return result
-
-
-def _any(values: object) -> Tri:
-    result: Tri = False
-    for value in values:  # type: ignore[attr-defined]
-        if value is True:
-            return True
-        if value is None:
-            result = None
-    return result
 
 
 def _satisfiable(formula: Formula, count: int, budget: list[int]) -> bool | None:
@@ -105,7 +86,7 @@ def _rule_fires(own: Formula, before: list[Formula]) -> Formula:
         for earlier in before:
             value = earlier(assignment)
             parts.append(None if value is None else not value)
-        return _all(parts)
+        return kleene_all(parts)
 
     return fires
 
