@@ -33,6 +33,7 @@ def _load(name: str) -> Any:
     spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is made
     spec.loader.exec_module(module)
     return module
 
@@ -133,8 +134,11 @@ def contenders(referrals: list[dict[str, Any]], wanted: set[str]) -> dict[str, C
         try:
             zen_bench = _load("zen_hiu")
             found["GoRules zen-engine decision table"] = zen_bench.runner(referrals, AS_OF, sub_icb)
-            agreeing, compared = zen_bench.agreement(referrals, AS_OF, sub_icb)
-            print(f"zen-engine agrees with the hand-written rules on {agreeing} of {compared} complete referrals")
+            counts = zen_bench.agreement_counts(referrals, AS_OF, sub_icb)
+            print(
+                f"zen-engine gives the hand-written decision (outcome, completeness, rules that hold) on "
+                f"{counts['all_same_decision']} of {counts['all']} referrals"
+            )
         except ImportError as exc:
             print(f"(zen-engine skipped: {exc})")
     return found

@@ -307,7 +307,10 @@ def _read_lines(stream: BinaryIO, counts: _Counts, source: str) -> Iterator[tupl
 
 def _open_input(source: str) -> BinaryIO:
     if source == "-":
-        return sys.stdin.buffer
+        buffer: BinaryIO | None = getattr(sys.stdin, "buffer", None)
+        if buffer is None:
+            raise PolicyError.at("<stdin>", None, None, "unreadable", "standard input is not a byte stream")
+        return buffer
     try:
         return Path(source).open("rb")
     except OSError as exc:
@@ -376,6 +379,8 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
                     next_tick = time.monotonic() + 0.5
             for handle in handles:
                 handle.flush()
+        except BrokenPipeError:
+            raise  # the reader went away (``| head``): the command line ends quietly
         except OSError as exc:
             sys.stderr.write(f"recnav-rules: cannot write output: {exc.strerror or exc}\n")
             return 1
@@ -386,7 +391,7 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
         sys.stderr.write(counts.summary() + "\n")
         return 0
     finally:
-        if stream is not sys.stdin.buffer:
+        if args.batch != "-":
             stream.close()
         for handle in handles:
             try:

@@ -54,6 +54,7 @@ class Evaluator:
         self._criteria = tuple((("c", c.id), c.value) for c in policy.criteria)
         self._criteria_nodes: dict[str, Node] = {c.id: c.node for c in policy.criteria}
         self._rules = tuple((rule, rule.value) for rule in policy.rules)
+        self._rule_list = policy.rules
         self._reasons = {
             rule.id: Reason(rule.id, rule.reason, rule.outcome, rule.citation) for rule in policy.rules
         }
@@ -116,30 +117,27 @@ class Evaluator:
         policy = self.policy
         env, given, defaults_used, personal, notes = prepared
         deciding: Rule | None = None
+        held: list[Rule] = []
         open_outcomes: set[Outcome] = set()
         unknown_before: list[Rule] = []
-        for (rule, _), value in zip(self._rules, values, strict=True):
+        for rule, value in zip(self._rule_list, values, strict=True):
             if value is True:
-                deciding = rule
-                break
-            if value is None:
+                held.append(rule)
+                if deciding is None:
+                    deciding = rule
+            elif value is None and deciding is None:
                 open_outcomes.add(rule.outcome)
                 unknown_before.append(rule)
         outcome = deciding.outcome if deciding is not None else policy.otherwise.outcome
         complete = open_outcomes <= {outcome}
-        decided = outcome
-
-        held = [rule for (rule, _), value in zip(self._rules, values, strict=True) if value is True]
-        reasons: list[Reason]
         missing: list[str] = []
         if complete:
-            reasons = [self._reasons[r.id] for r in held] or [self._otherwise]
-            if deciding is None:
-                reasons = [self._otherwise, *reasons]
+            # held is empty exactly when no rule decided, so the fallback is then the only reason
+            reasons = [self._reasons[r.id] for r in held] if deciding is not None else [self._otherwise]
         else:
+            missing = self.missing_facts(env, [r for r in unknown_before if r.outcome is not outcome])
             outcome = policy.incomplete.outcome
             reasons = [self._incomplete, *(self._reasons[r.id] for r in held if r.outcome is not Outcome.ACCEPT)]
-            missing = self.missing_facts(env, [r for r in unknown_before if r.outcome is not decided])
 
         signposts = self.signposts(held, outcome, complete)
         next_steps = self.next_steps(env, outcome, complete)
@@ -203,12 +201,10 @@ class Evaluator:
         fallback = self.policy.otherwise if complete else self.policy.incomplete
         if not held or not complete:
             ids.extend(fallback.signposts)
-        services = self.policy.services
-        seen: dict[str, Signpost] = {}
-        for sid in ids:
-            if sid not in seen:
-                seen[sid] = services.get(sid) or Signpost(sid, sid)
-        return list(seen.values())
+        if not ids:
+            return []
+        services = self.policy.services  # the compiler refused any id the directory lacks
+        return [services[sid] for sid in dict.fromkeys(ids)]
 
     def next_steps(self, env: Env, outcome: Outcome, complete: bool) -> list[NextStep]:
         if not complete:
