@@ -201,3 +201,12 @@ def test_services_command_filters_by_area(capsys: pytest.CaptureFixture[str]) ->
     assert "bnes-" not in out
     assert main(["services", "--area", "somerst"]) == 2
     assert "did you mean 'somerset'" in capsys.readouterr().err
+
+
+def test_unreadable_directory_files(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="cannot read file"):
+        load_directory(tmp_path / "missing.yaml")
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes("services: [caf\xe9]".encode("latin-1"))
+    with pytest.raises(PolicyError, match="not UTF-8"):
+        load_directory(bad)

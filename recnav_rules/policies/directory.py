@@ -110,8 +110,14 @@ def _parse(text: str, file: str, digest: str) -> ServiceDirectory:
 
 def load_directory(path: str | Path) -> ServiceDirectory:
     """A directory from a YAML file. Raises PolicyError with file:line:col."""
-    raw = Path(path).read_bytes()
-    return _parse(raw.decode("utf-8"), str(path), hashlib.sha256(raw).hexdigest())
+    try:
+        raw = Path(path).read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as exc:
+        raise PolicyError.at(str(path), None, None, "unreadable", f"cannot read file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise PolicyError.at(str(path), None, None, "encoding", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return _parse(text, str(path), hashlib.sha256(raw).hexdigest())
 
 
 @cache
