@@ -10,6 +10,7 @@ data they were compiled with, so a changed file is recompiled and an unchanged o
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -100,8 +101,9 @@ def compile_file(path: str | Path, *, register: Any = None) -> tuple[Policy, ...
         str(reference["gp_practices"].digest),
         services_digest,
     )
+    caching = not os.environ.get("RECNAV_RULES_NO_COMPILE_CACHE")  # set by mutation testing only
     with _lock:
-        cached = _compiled.get(key)
+        cached = _compiled.get(key) if caching else None
     if cached is not None:
         return cached
     try:
