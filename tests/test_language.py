@@ -233,7 +233,8 @@ def test_list_policies_includes_builtins() -> None:
     assert "bnssg-hiu-pilot" in ids
 
 
-def test_compiled_once_per_content(tmp_path: Path) -> None:
+def test_compiled_once_per_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RECNAV_RULES_NO_COMPILE_CACHE", raising=False)
     path = write(tmp_path, MINIMAL)
     assert recnav_rules.load_policy(path) is recnav_rules.load_policy(path)
     path.write_text(MINIMAL.replace("1.0.0", "1.0.1"), encoding="utf-8")
