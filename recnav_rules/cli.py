@@ -106,12 +106,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_COMMAND_MODULES = (
+    "recnav_rules.tools.commands",  # validate, test, docs, services
+    "recnav_rules.audit.commands",  # log
+    "recnav_rules.service.commands",  # serve
+    "recnav_rules.assurance.commands",  # mutate, analyse, diff
+)
+"""Each module has ``add_commands(subparsers)``; a module not yet written is passed over."""
+
+
 def _extra_commands() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
     """Commands that live in their own modules (validate, test, docs, services)."""
     found: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
     from importlib import import_module
 
-    for name in ("recnav_rules.tools.commands",):
+    for name in _COMMAND_MODULES:
         try:
             module = import_module(name)
         except ModuleNotFoundError as exc:

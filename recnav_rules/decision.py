@@ -184,6 +184,7 @@ class Decision:
         "_values",
         "as_of",
         "complete",
+        "decision_id",
         "defaults_used",
         "engine",
         "engine_version",
@@ -225,7 +226,10 @@ class Decision:
         trace: list[TraceStep] | None = None,
         trace_builder: Callable[[], list[TraceStep]] | None = None,
         facts_digest_value: str | None = None,
+        decision_id: str | None = None,
     ) -> None:
+        self.decision_id = decision_id
+        """Set when the decision was recorded in a ``DecisionLog`` (a UUID), else None."""
         self.outcome = outcome
         self.complete = complete
         self.missing_facts = missing_facts
@@ -256,11 +260,24 @@ class Decision:
         return self._trace
 
     @property
+    def checked_facts(self) -> dict[str, Any]:
+        """The non-personal facts as given and checked (JSON-ready; defaults and personal facts left out)."""
+        return {name: _jsonable(value) for name, value in (self._values or {}).items()}
+
+    @property
     def facts_digest(self) -> str:
         """sha256 of the canonical JSON of the non-personal facts given (defaults excluded)."""
         if self._facts_digest is None:
             self._facts_digest = facts_digest(self._values or {})
         return self._facts_digest
+
+    def with_decision_id(self, decision_id: str) -> Decision:
+        """A copy of this decision carrying the id a decision log gave it."""
+        copy = object.__new__(Decision)
+        for name in Decision.__slots__:
+            object.__setattr__(copy, name, getattr(self, name))
+        copy.decision_id = decision_id
+        return copy
 
     @property
     def accepted(self) -> bool:
@@ -275,6 +292,7 @@ class Decision:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``schemas/decision.schema.json`` describes it."""
         return {
+            "decision_id": self.decision_id,
             "outcome": self.outcome.value,
             "complete": self.complete,
             "missing_facts": list(self.missing_facts),
@@ -412,6 +430,7 @@ class _EngineModel(BaseModel):
 
 class _DecisionModel(BaseModel):
     model_config = _STRICT
+    decision_id: str | None = None
     outcome: Outcome
     complete: bool
     missing_facts: list[str]
@@ -463,6 +482,7 @@ class _DecisionModel(BaseModel):
                 for t in self.trace
             ],
             facts_digest_value=self.facts_digest,
+            decision_id=self.decision_id,
         )
 
 
