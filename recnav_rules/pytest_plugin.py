@@ -1,12 +1,21 @@
 """A pytest plugin: ``*.cases.yaml`` policy test cases run under a plain ``pytest``.
 
-Registered through the ``pytest11`` entry point, so any project that installs recnav_rules
-gets it: each case becomes a test item, and a failure shows expected vs actual and the
-decision's explanation.
+Registered through the ``pytest11`` entry point, so any project that installs recnav_rules has
+it, but it collects nothing until the project opts in, in its pytest configuration::
+
+    [tool.pytest.ini_options]
+    recnav_rules_cases = true
+
+or for one run with ``pytest --recnav-cases``. Even then, a ``*.cases.yaml`` file that is not a
+recnav case file (say a deployment tool's ``deploy.cases.yaml``) is passed over, never failed:
+a recnav case file points at ``cases.schema.json`` in its first line, or has top-level
+``cases:`` and a ``policy:`` key. Each case becomes a test item; a failure shows expected vs
+actual and the decision's explanation.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +24,44 @@ import pytest
 
 from recnav_rules.tools.cases import CASE_SUFFIX, Case, load_cases, run_case
 
+INI_OPTION = "recnav_rules_cases"
+FLAG = "--recnav-cases"
+
+_SCHEMA_LINE = re.compile(r"^#.*\bcases\.schema\.json\b")
+_CASES_KEY = re.compile(r"^cases\s*:", re.MULTILINE)
+_POLICY_KEY = re.compile(r"^(?:\s*-\s+|\s*)policy\s*:", re.MULTILINE)
+_SNIFF_BYTES = 1024 * 1024
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(INI_OPTION, type="bool", default=False, help="collect recnav-rules policy test cases (*.cases.yaml)")
+    group = parser.getgroup("recnav-rules")
+    group.addoption(FLAG, action="store_true", default=False, help="collect recnav-rules policy test cases (*.cases.yaml)")
+
+
+def _enabled(config: pytest.Config) -> bool:
+    return bool(config.getoption("recnav_cases") or config.getini(INI_OPTION))
+
+
+def is_case_file(path: Path) -> bool:
+    """Does this ``*.cases.yaml`` look like a recnav-rules case file (without running it)?"""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+    text = head.decode("utf-8", errors="replace")
+    first = text.split("\n", 1)[0]
+    if _SCHEMA_LINE.match(first):
+        return True
+    return bool(_CASES_KEY.search(text) and _POLICY_KEY.search(text))
+
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
-    if file_path.name.endswith(CASE_SUFFIX):
-        result: pytest.Collector = PolicyCaseFile.from_parent(parent, path=file_path)
-        return result
-    return None
+    if not file_path.name.endswith(CASE_SUFFIX) or not _enabled(parent.config) or not is_case_file(file_path):
+        return None
+    result: pytest.Collector = PolicyCaseFile.from_parent(parent, path=file_path)
+    return result
 
 
 class PolicyCaseFile(pytest.File):

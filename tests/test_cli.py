@@ -75,7 +75,7 @@ def test_unknown_policy_and_missing_file(capsys: pytest.CaptureFixture[str], tmp
     assert "did you mean 'bnssg-hiu-pilot'" in err
     code, _, err = run(capsys, "evaluate", "--policy", "bnssg-hiu-pilot", str(tmp_path / "nope.json"))
     assert code == 2
-    assert "nope.json: error: cannot read facts file" in err
+    assert err == f"recnav-rules: error: {tmp_path / 'nope.json'}: no such file\n"
 
 
 def test_list(capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,7 +86,7 @@ def test_list(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_console_script_runs_as_a_process() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "recnav_rules.cli", "evaluate", "--policy", "bnssg-hiu-pilot", "--as-of", "2026-11-20", str(EXAMPLE)],
+        [sys.executable, "-m", "recnav_rules", "evaluate", "--policy", "bnssg-hiu-pilot", "--as-of", "2026-11-20", str(EXAMPLE)],
         capture_output=True,
         text=True,
         check=False,

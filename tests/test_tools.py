@@ -12,7 +12,7 @@ import recnav_rules
 from recnav_rules.cli import main
 from recnav_rules.decision import decision_json_schema
 from recnav_rules.tools.cases import load_cases, run_cases
-from recnav_rules.tools.coverage import measure
+from recnav_rules.tools.coverage import display_path, measure
 from recnav_rules.tools.validate import render_problem, validate_paths
 from tests.test_language import MINIMAL
 
@@ -161,20 +161,148 @@ def test_test_command_with_coverage(capsys: pytest.CaptureFixture[str], tmp_path
     assert "bnssg.yaml:" in out
 
 
-def test_pytest_plugin_collects_case_files(pytester: pytest.Pytester) -> None:
-    pytester.makefile(
-        ".cases.yaml",
-        demo="policy: bnssg-hiu-pilot\nas_of: 2026-11-20\ncases:\n"
-        "  - name: child\n    facts: {age: 16}\n    expect: {outcome: signpost}\n"
-        "  - name: wrong\n    facts: {age: 16}\n    expect: {outcome: accept}\n",
-    )
+def _plugin_args() -> list[str]:
     from importlib.metadata import entry_points
 
     installed = any(ep.value == "recnav_rules.pytest_plugin" for ep in entry_points(group="pytest11"))
     # Installed (as CI installs it), the pytest11 entry point loads the plugin by itself.
-    result = pytester.runpytest(*([] if installed else ["-p", "recnav_rules.pytest_plugin"]))
+    return [] if installed else ["-p", "recnav_rules.pytest_plugin"]
+
+
+DEMO_CASES = (
+    "policy: bnssg-hiu-pilot\nas_of: 2026-11-20\ncases:\n"
+    "  - name: child\n    facts: {age: 16}\n    expect: {outcome: signpost}\n"
+    "  - name: wrong\n    facts: {age: 16}\n    expect: {outcome: accept}\n"
+)
+
+
+def test_pytest_plugin_collects_case_files_when_opted_in(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".cases.yaml", demo=DEMO_CASES)
+    pytester.makeini("[pytest]\nrecnav_rules_cases = true\n")
+    result = pytester.runpytest(*_plugin_args())
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*outcome: expected 'accept', got 'signpost'*"])
+
+
+def test_pytest_plugin_collects_nothing_unless_opted_in(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".cases.yaml", demo=DEMO_CASES)
+    assert pytester.runpytest(*_plugin_args()).ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    result = pytester.runpytest(*_plugin_args(), "--recnav-cases")
+    result.assert_outcomes(passed=1, failed=1)
+
+
+def test_pytest_plugin_passes_over_case_files_of_other_tools(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".cases.yaml",
+        deploy="stages: [build, ship]\ncases:\n  - {name: canary, weight: 5}\n",
+        broken="{{{ not: yaml at all\n",
+        binary="\x00\x01cases:",
+    )
+    pytester.makefile(".cases.yaml", ours="# yaml-language-server: $schema=cases.schema.json\n" + DEMO_CASES)
+    pytester.makeini("[pytest]\nrecnav_rules_cases = true\n")
+    result = pytester.runpytest(*_plugin_args())
+    result.assert_outcomes(passed=1, failed=1)
+
+
+def test_is_case_file(tmp_path: Path) -> None:
+    from recnav_rules.pytest_plugin import is_case_file
+
+    shipped = sorted((ROOT / "policies" / "tests").glob("*.cases.yaml"))
+    assert shipped and all(is_case_file(path) for path in shipped)
+    other = tmp_path / "deploy.cases.yaml"
+    other.write_text("cases:\n  - name: x\n", encoding="utf-8")
+    assert not is_case_file(other)
+    assert not is_case_file(tmp_path / "missing.cases.yaml")
+    per_case = tmp_path / "per-case.cases.yaml"
+    per_case.write_text("as_of: 2026-11-20\ncases:\n  - policy: bnssg-hiu-pilot\n    name: x\n", encoding="utf-8")
+    assert is_case_file(per_case)
+
+
+# --- the test command: built-in cases, selection, reports -------------------------------------------
+
+
+def test_test_without_a_path_runs_the_builtin_cases_from_anywhere(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recnav_rules._resources import policies_dir
+
+    total = len(list(run_cases([policies_dir() / "tests"])))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "test", "--coverage", "--fail-under", "100")
+    assert (code, err) == (0, "")
+    assert out.startswith(f"{total} passed, 0 failed\n")
+    assert "coverage of somerset-waiting-list" in out
+
+
+def test_keyword_selection_and_verbose(capsys: pytest.CaptureFixture[str]) -> None:
+    cases = str(ROOT / "policies" / "tests")
+    total = len(list(run_cases([cases])))
+    code, out, _ = run(capsys, "test", "-v", "-k", "CUSTODY", "-k", "no consent", cases)
+    listed = [line for line in out.splitlines() if line.startswith("PASS ")]
+    assert code == 0
+    assert listed and all(("custody" in line.lower() or "no consent" in line.lower()) for line in listed)
+    assert out.splitlines()[-1] == f"{len(listed)} passed, 0 failed, {total - len(listed)} deselected"
+    code, out, _ = run(capsys, "test", "-k", "bnssg-hiu-pilot.cases.yaml::in custody", cases)
+    assert (code, out) == (0, f"1 passed, 0 failed, {total - 1} deselected\n")
+
+
+def test_junit_xml_report(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    cases = tmp_path / "x.cases.yaml"
+    cases.write_text(DEMO_CASES, encoding="utf-8")
+    report = tmp_path / "junit.xml"
+    code, _, _ = run(capsys, "test", "--junit-xml", str(report), str(cases))
+    assert code == 1
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("2", "1")
+    child, wrong = suite.findall("testcase")
+    assert (child.get("classname"), child.get("name"), child.get("line")) == ("x.cases", "child", "4")
+    assert child.find("failure") is None
+    failure = wrong.find("failure")
+    assert failure is not None
+    assert failure.get("message") == "outcome: expected 'accept', got 'signpost'"
+    assert "SIGNPOST" in (failure.text or "")
+    assert float(wrong.get("time", "-1")) >= 0
+
+
+def test_coverage_as_json_and_lcov(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    few = tmp_path / "few.cases.yaml"
+    few.write_text(
+        "policy: bnssg-hiu-pilot\nas_of: 2026-11-20\ncases:\n  - name: one\n    facts: {age: 16}\n    expect: {outcome: signpost}\n",
+        encoding="utf-8",
+    )
+    as_json, as_lcov = tmp_path / "coverage.json", tmp_path / "policy.info"
+    code, _, _ = run(capsys, "test", "--coverage", "--coverage-json", str(as_json), "--lcov", str(as_lcov), str(few))
+    assert code == 0
+    (policy,) = json.loads(as_json.read_text(encoding="utf-8"))["policies"]
+    assert policy["policy"] == "bnssg-hiu-pilot" and policy["cases"] == 1
+    rules = {r["id"]: r for r in policy["rules"]}
+    assert rules["under-18"]["counts"] == {"true": 1, "false": 0, "unknown": 0}
+    assert rules["under-18"]["covered"] is False
+    assert policy["percent"]["rules"] == 0.0
+    hiu = recnav_rules.load_policy("bnssg-hiu-pilot")
+    assert [r["id"] for r in policy["rules"]] == list(hiu.rule_ids)
+    lines = as_lcov.read_text(encoding="utf-8").splitlines()
+    assert lines[:2] == ["TN:", f"SF:{display_path(hiu.file)}"] and lines[-1] == "end_of_record"
+    under_18 = hiu.compiled.rule("under-18").line
+    assert f"BRDA:{under_18},0,0,1" in lines and f"BRDA:{under_18},0,1,-" in lines
+    assert f"DA:{under_18},0" in lines
+    data_lines = [line for line in lines if line.startswith("DA:")]
+    assert f"LF:{len(data_lines)}" in lines and "LH:0" in lines
+
+
+def test_full_coverage_marks_every_rule_line_hit(tmp_path: Path) -> None:
+    from recnav_rules.tools.coverage import lcov
+
+    results = list(run_cases([ROOT / "policies" / "tests" / "bnssg-hiu-pilot.cases.yaml"]))
+    policy = recnav_rules.load_policy("bnssg-hiu-pilot")
+    coverage = measure(policy.compiled, results)
+    lines = lcov([coverage]).splitlines()
+    for rule in policy.compiled.rules:
+        (hit,) = [line for line in lines if line.startswith(f"DA:{rule.line},")]
+        assert int(hit.split(",")[1]) == coverage.cases == sum(1 for r in results if r.decision is not None), rule.id
 
 
 # --- documents and schemas -----------------------------------------------------------------------

@@ -1,47 +1,82 @@
 """Rule coverage: which rules and which comparisons the test cases made true, false, unknown.
 
-For every case that produced a decision, the policy's values are worked out again (facts,
-defaults, derived values, criteria) and every rule and every comparison in rules and criteria
-is evaluated against them. A rule is *covered* when some case made it true and some case made
-it false; each comparison's report says which of true / false / unknown were seen. Gaps are
-listed with the file and line of the rule or comparison.
+Rules and criteria are read off each decision's trace (the values the engine recorded). Each
+comparison inside them is worked out again for the case's facts (``engine_adapter``). A rule is
+*covered* when some case made it true and some case made it false; each comparison's report says
+which of true / false / unknown were seen. Gaps are listed with the file and line of the rule or
+comparison.
+
+Reports: text (``Coverage.report``), JSON (``coverage_json``) and LCOV (``lcov``), so CI
+services and editors that read LCOV show the policy file's lines as covered or not.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from recnav_rules._version import __version__
-from recnav_rules.engine import conditions
-from recnav_rules.engine.evaluator import Evaluator, truth_text
-from recnav_rules.engine.model import CompiledPolicy, Leaf, Node
+from recnav_rules.engine.model import CompiledPolicy
 from recnav_rules.tools.cases import CaseResult
+from recnav_rules.tools.engine_adapter import ConditionProbe, render_leaf
 
-__all__ = ["Coverage", "Item", "measure"]
+__all__ = ["Coverage", "Item", "coverage_json", "lcov", "measure"]
 
 VALUES = ("true", "false", "unknown")
+_TEXT = {True: "true", False: "false", None: "unknown"}
+
+
+def display_path(file: str) -> str:
+    """A policy file's path relative to the working folder when it lies inside it."""
+    if os.path.isabs(file) and file.startswith(os.getcwd() + os.sep):
+        return os.path.relpath(file)
+    return file
 
 
 @dataclass(slots=True)
 class Item:
-    """One rule or comparison, and the values the cases gave it."""
+    """One rule, criterion or comparison, and how many cases gave it each value."""
 
     kind: str
-    """rule or condition."""
+    """rule, criterion or condition."""
     label: str
     file: str
     line: int | None
-    seen: set[str] = field(default_factory=set)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def seen(self) -> set[str]:
+        return set(self.counts)
+
+    @property
+    def wanted(self) -> tuple[str, ...]:
+        """The values that cover it: true and false for rules and criteria, all three for comparisons."""
+        return VALUES if self.kind == "condition" else ("true", "false")
+
+    @property
+    def covered(self) -> bool:
+        return all(value in self.counts for value in self.wanted)
 
     @property
     def where(self) -> str:
-        file = os.path.relpath(self.file) if os.path.isabs(self.file) and self.file.startswith(os.getcwd()) else self.file
+        file = display_path(self.file)
         return f"{file}:{self.line}" if self.line else file
 
     def gaps(self) -> list[str]:
-        return [v for v in VALUES if v not in self.seen]
+        return [v for v in VALUES if v not in self.counts]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "id": self.label,
+            "file": display_path(self.file),
+            "line": self.line,
+            "counts": {value: self.counts.get(value, 0) for value in VALUES},
+            "covered": self.covered,
+        }
 
 
 @dataclass(slots=True)
@@ -51,6 +86,7 @@ class Coverage:
     conditions: list[Item]
     criteria: list[Item] = field(default_factory=list)
     cases: int = 0
+    file: str = ""
 
     @property
     def rule_percent(self) -> float:
@@ -86,6 +122,21 @@ class Coverage:
                 lines.append(f"  {item.where}: condition {item.label} never {' / '.join(gaps)}")
         return "\n".join(lines)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy_id,
+            "file": display_path(self.file),
+            "cases": self.cases,
+            "percent": {
+                "rules": round(self.rule_percent, 2),
+                "criteria": round(self.criteria_percent, 2),
+                "conditions": round(self.condition_percent, 2),
+            },
+            "rules": [item.to_dict() for item in self.rules],
+            "criteria": [item.to_dict() for item in self.criteria],
+            "conditions": [item.to_dict() for item in self.conditions],
+        }
+
 
 def _both_ways(items: list[Item]) -> float:
     if not items:
@@ -93,41 +144,62 @@ def _both_ways(items: list[Item]) -> float:
     return 100.0 * sum(1 for item in items if {"true", "false"} <= item.seen) / len(items)
 
 
-def _leaves_with_owner(policy: CompiledPolicy) -> list[tuple[str, Leaf]]:
-    found: list[tuple[str, Leaf]] = []
-
-    def walk(owner: str, node: Node) -> None:
-        for leaf in conditions.leaves(node):
-            found.append((owner, leaf))
-
-    for criterion in policy.criteria:
-        walk(f"criterion {criterion.id}", criterion.node)
-    for rule in policy.rules:
-        walk(f"rule {rule.id}", rule.node)
-    return found
-
-
 def measure(policy: CompiledPolicy, results: Iterable[CaseResult]) -> Coverage:
     """Coverage of one policy by the cases (results of other policies are ignored)."""
-    evaluator = Evaluator(policy, __version__)
-    rules = [Item("rule", rule.id, policy.file, rule.line) for rule in policy.rules]
-    leaves = _leaves_with_owner(policy)
-    items = [
-        Item("condition", f"'{conditions.render(leaf)}' in {owner}", policy.file, leaf.line) for owner, leaf in leaves
-    ]
-    runners = [conditions.build(leaf) for _, leaf in leaves]
-    criteria = [Item("criterion", c.id, policy.file, c.line) for c in policy.criteria]
-    coverage = Coverage(policy.id, rules, items, criteria)
+    probe = ConditionProbe(policy)
+    rules = {rule.id: Item("rule", rule.id, policy.file, rule.line) for rule in policy.rules}
+    criteria = {c.id: Item("criterion", c.id, policy.file, c.line) for c in policy.criteria}
+    items = [Item("condition", f"'{render_leaf(leaf)}' in {owner}", policy.file, leaf.line) for owner, leaf in probe.leaves]
+    coverage = Coverage(policy.id, list(rules.values()), items, list(criteria.values()), file=policy.file)
     for result in results:
-        if result.decision is None or result.decision.policy_digest != policy.digest:
+        decision = result.decision
+        if decision is None or decision.policy_digest != policy.digest:
             continue
         coverage.cases += 1
-        env, *_ = evaluator.prepare(result.case.facts, result.case.as_of)
-        for item, criterion in zip(criteria, policy.criteria, strict=True):
-            env[("c", criterion.id)] = criterion.value(env)
-            item.seen.add(truth_text(env[("c", criterion.id)]))
-        for item, rule in zip(rules, policy.rules, strict=True):
-            item.seen.add(truth_text(rule.value(env)))
-        for item, run in zip(items, runners, strict=True):
-            item.seen.add(truth_text(run(env)))
+        for step in decision.trace:
+            owner = rules if step.kind == "rule" else criteria
+            owner[step.id].counts[step.value] += 1
+        for item, value in zip(items, probe.values(result.case.facts, result.case.as_of), strict=True):
+            item.counts[_TEXT[value]] += 1
     return coverage
+
+
+def coverage_json(coverages: Sequence[Coverage]) -> str:
+    """Every policy's coverage as one JSON document: percentages, then each item's value counts."""
+    return json.dumps({"policies": [c.to_dict() for c in coverages]}, indent=2) + "\n"
+
+
+def lcov(coverages: Sequence[Coverage]) -> str:
+    """An LCOV tracefile: a policy file's rule, criterion and comparison lines as lines and branches.
+
+    A line's hit count is the number of cases that evaluated it when all it holds is covered,
+    else 0 (so an editor marks a half-tested rule as not covered); each value an item must take
+    (true and false; for comparisons unknown too) is a branch, taken as often as cases gave it.
+    """
+    by_file: dict[str, list[Item]] = {}
+    for coverage in coverages:
+        for item in [*coverage.rules, *coverage.criteria, *coverage.conditions]:
+            if item.line is not None:
+                by_file.setdefault(display_path(item.file), []).append(item)
+    out: list[str] = []
+    for file, items in by_file.items():
+        out += ["TN:", f"SF:{file}"]
+        lines: dict[int, list[Item]] = {}
+        for item in items:
+            lines.setdefault(item.line or 0, []).append(item)
+        branches = hit = 0
+        taken_total = 0
+        for block, item in enumerate(items):
+            for branch, value in enumerate(item.wanted):
+                count = item.counts.get(value, 0)
+                out.append(f"BRDA:{item.line},{block},{branch},{count if count else '-'}")
+                branches += 1
+                taken_total += 1 if count else 0
+        out += [f"BRF:{branches}", f"BRH:{taken_total}"]
+        for number in sorted(lines):
+            group = lines[number]
+            count = max(sum(item.counts.values()) for item in group) if all(i.covered for i in group) else 0
+            out.append(f"DA:{number},{count}")
+            hit += 1 if count else 0
+        out += [f"LF:{len(lines)}", f"LH:{hit}", "end_of_record"]
+    return "\n".join(out) + "\n"
