@@ -14,18 +14,21 @@ Personal facts never reach a decision: it records only their names, in
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+import orjson
 
+from recnav_rules.canonical import canonical_json, digest_of
 from recnav_rules.engine.model import Citation, Outcome
 from recnav_rules.errors import FactProblem, FactValidationError
+from recnav_rules.policies.register import staleness_notes
 
 __all__ = [
+    "ConditionResult",
     "Decision",
     "FactReading",
     "NextStep",
@@ -33,6 +36,7 @@ __all__ = [
     "Signpost",
     "TraceStep",
     "canonical_json",
+    "decision_json_schema",
     "facts_digest",
 ]
 
@@ -49,20 +53,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def canonical_json(value: Any) -> str:
-    """Sorted-key compact JSON with dates as ISO strings: the form that digests are taken of."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
-
-
-def facts_digest(values: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of the checked, non-personal facts as given."""
-    return hashlib.sha256(canonical_json(values).encode("utf-8")).hexdigest()
+def facts_digest(values: Mapping[str, Any], *, floats: bool | None = None) -> str:
+    """sha256 of the RFC 8785 canonical JSON of the checked, non-personal facts as given."""
+    return digest_of(values, floats=floats)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +141,17 @@ class FactReading(NamedTuple):
         return {"name": self.name, "value": _jsonable(self.value), "how": self.how}
 
 
+class ConditionResult(NamedTuple):
+    """One leaf condition of a criterion or rule, as evaluated: what it tests and its value."""
+
+    text: str
+    value: TruthText
+    line: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"condition": self.text, "value": self.value, "line": self.line}
+
+
 class TraceStep(NamedTuple):
     """One criterion or rule as evaluated: its three-valued result and what it read.
 
@@ -161,6 +165,10 @@ class TraceStep(NamedTuple):
     facts: tuple[FactReading, ...]
     citation: Citation | None
     outcome: Outcome | None = None
+    conditions: tuple[ConditionResult, ...] = ()
+    """Each leaf condition's value: the record the step's value was worked out from."""
+    line: int | None = None
+    """Where the criterion or rule stands in the policy file."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -171,36 +179,79 @@ class TraceStep(NamedTuple):
             "outcome": self.outcome.value if self.outcome is not None else None,
             "facts": [f.to_dict() for f in self.facts],
             "citation": self.citation.to_dict() if self.citation is not None else None,
+            "conditions": [c.to_dict() for c in self.conditions],
+            "line": self.line,
         }
 
 
-class Decision:
-    """An explainable eligibility decision. Build one with ``Policy.evaluate``."""
+_FIELDS = (
+    "outcome",
+    "complete",
+    "missing_facts",
+    "reasons",
+    "signposts",
+    "next_steps",
+    "policy_id",
+    "policy_version",
+    "policy_title",
+    "policy_digest",
+    "engine",
+    "engine_version",
+    "as_of",
+    "defaults_used",
+    "personal_facts_withheld",
+    "reference_data",
+    "notes",
+    "missing_fact_groups",
+    "could_change",
+    "assumed_facts",
+    "decision_id",
+)
 
-    __slots__ = (
-        "_facts_digest",
-        "_trace",
-        "_trace_builder",
-        "_values",
-        "as_of",
-        "complete",
-        "decision_id",
-        "defaults_used",
-        "engine",
-        "engine_version",
-        "missing_facts",
-        "next_steps",
-        "notes",
-        "outcome",
-        "personal_facts_withheld",
-        "policy_digest",
-        "policy_id",
-        "policy_title",
-        "policy_version",
-        "reasons",
-        "reference_data",
-        "signposts",
-    )
+
+def _frozen_reference(data: Mapping[str, Mapping[str, str]]) -> Mapping[str, Mapping[str, str]]:
+    if isinstance(data, MappingProxyType):
+        return data
+    return MappingProxyType({k: MappingProxyType(dict(v)) for k, v in data.items()})
+
+
+class Decision:
+    """An explainable eligibility decision: an immutable value. Build one with ``Policy.evaluate``.
+
+    Attributes cannot be set; the lists it holds are its own (no two decisions share one), and
+    ``reference_data`` is read-only.
+    """
+
+    __slots__ = (*_FIELDS, "_facts_digest", "_floats", "_trace", "_trace_builder", "_values")
+
+    outcome: Outcome
+    complete: bool
+    missing_facts: list[str]
+    """Every fact whose absence leaves the outcome open (flat; see ``missing_fact_groups``)."""
+    reasons: list[Reason]
+    signposts: list[Signpost]
+    next_steps: list[NextStep]
+    policy_id: str
+    policy_version: str
+    policy_title: str
+    policy_digest: str
+    engine: str
+    engine_version: str
+    as_of: dt.date
+    defaults_used: list[str]
+    personal_facts_withheld: list[str]
+    reference_data: Mapping[str, Mapping[str, str]]
+    notes: list[str]
+    missing_fact_groups: list[list[str]]
+    """``missing_facts`` as groups: any one fact of a group settles that group, e.g.
+    ``[["date_of_birth", "age"], ["in_custody"]]``."""
+    could_change: list[str]
+    """Facts not given whose absence leaves the reasons or signposts open even where the outcome
+    is settled (an age that would add the under-18 service, say)."""
+    assumed_facts: list[str]
+    """Defaults the policy declares that the outcome rests on (not given, filled in)."""
+    decision_id: str | None
+    """Set when the decision was recorded in a ``DecisionLog`` (a UUID), else None."""
 
     def __init__(
         self,
@@ -220,44 +271,70 @@ class Decision:
         as_of: dt.date,
         defaults_used: list[str],
         personal_facts_withheld: list[str],
-        reference_data: dict[str, dict[str, str]],
+        reference_data: Mapping[str, Mapping[str, str]],
         notes: list[str],
         values: Mapping[str, Any] | None = None,
         trace: list[TraceStep] | None = None,
         trace_builder: Callable[[], list[TraceStep]] | None = None,
         facts_digest_value: str | None = None,
         decision_id: str | None = None,
+        missing_fact_groups: list[list[str]] | None = None,
+        could_change: list[str] | None = None,
+        assumed_facts: list[str] | None = None,
+        floats: bool | None = None,
     ) -> None:
-        self.decision_id = decision_id
-        """Set when the decision was recorded in a ``DecisionLog`` (a UUID), else None."""
-        self.outcome = outcome
-        self.complete = complete
-        self.missing_facts = missing_facts
-        self.reasons = reasons
-        self.signposts = signposts
-        self.next_steps = next_steps
-        self.policy_id = policy_id
-        self.policy_version = policy_version
-        self.policy_title = policy_title
-        self.policy_digest = policy_digest
-        self.engine = engine
-        self.engine_version = engine_version
-        self.as_of = as_of
-        self.defaults_used = defaults_used
-        self.personal_facts_withheld = personal_facts_withheld
-        self.reference_data = reference_data
-        self.notes = notes
-        self._values = values
-        self._trace = trace
-        self._trace_builder = trace_builder
-        self._facts_digest = facts_digest_value
+        put = object.__setattr__
+        put(self, "outcome", outcome)
+        put(self, "complete", complete)
+        put(self, "missing_facts", missing_facts)
+        put(self, "reasons", reasons)
+        put(self, "signposts", signposts)
+        put(self, "next_steps", next_steps)
+        put(self, "policy_id", policy_id)
+        put(self, "policy_version", policy_version)
+        put(self, "policy_title", policy_title)
+        put(self, "policy_digest", policy_digest)
+        put(self, "engine", engine)
+        put(self, "engine_version", engine_version)
+        put(self, "as_of", as_of)
+        put(self, "defaults_used", defaults_used)
+        put(self, "personal_facts_withheld", personal_facts_withheld)
+        put(self, "reference_data", _frozen_reference(reference_data))
+        put(self, "notes", notes + [n for n in staleness_notes(reference_data, as_of) if n not in notes])
+        put(self, "missing_fact_groups", missing_fact_groups if missing_fact_groups is not None else ([[n] for n in missing_facts]))
+        put(self, "could_change", could_change if could_change is not None else [])
+        put(self, "assumed_facts", assumed_facts if assumed_facts is not None else [])
+        put(self, "decision_id", decision_id)
+        put(self, "_values", values)
+        put(self, "_trace", trace)
+        put(self, "_trace_builder", trace_builder)
+        put(self, "_facts_digest", facts_digest_value)
+        put(self, "_floats", floats)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a Decision is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a Decision is immutable: cannot delete {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Decision.from_dict, (self.to_dict(),))
 
     @property
     def trace(self) -> list[TraceStep]:
-        """Every criterion and rule evaluated, in order, with the values each one read."""
+        """Every criterion and rule evaluated, in order, with the values each one read and the
+        value of each of its conditions. Rendered from the decision's record on first use."""
         if self._trace is None:
-            self._trace = self._trace_builder() if self._trace_builder is not None else []
-        return self._trace
+            object.__setattr__(self, "_trace", self._trace_builder() if self._trace_builder is not None else [])
+        return list(self._trace)  # type: ignore[arg-type]
+
+    def with_decision_id(self, decision_id: str) -> Decision:
+        """A copy of this decision carrying the id a decision log gave it."""
+        copy = object.__new__(Decision)
+        for name in Decision.__slots__:
+            object.__setattr__(copy, name, getattr(self, name))
+        object.__setattr__(copy, "decision_id", decision_id)
+        return copy
 
     @property
     def checked_facts(self) -> dict[str, Any]:
@@ -266,36 +343,32 @@ class Decision:
 
     @property
     def facts_digest(self) -> str:
-        """sha256 of the canonical JSON of the non-personal facts given (defaults excluded)."""
+        """sha256 of the RFC 8785 canonical JSON of the non-personal facts given (defaults excluded)."""
         if self._facts_digest is None:
-            self._facts_digest = facts_digest(self._values or {})
-        return self._facts_digest
-
-    def with_decision_id(self, decision_id: str) -> Decision:
-        """A copy of this decision carrying the id a decision log gave it."""
-        copy = object.__new__(Decision)
-        for name in Decision.__slots__:
-            object.__setattr__(copy, name, getattr(self, name))
-        copy.decision_id = decision_id
-        return copy
+            object.__setattr__(self, "_facts_digest", facts_digest(self._values or {}, floats=self._floats))
+        return self._facts_digest  # type: ignore[return-value]
 
     @property
     def accepted(self) -> bool:
         return self.outcome is Outcome.ACCEPT
 
     def explain(self) -> str:
-        """The decision in plain English, rendered from the trace."""
+        """The decision in plain English, rendered from its record."""
         from recnav_rules.engine.explain import explain
 
         return explain(self)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict; ``schemas/decision.schema.json`` describes it."""
+    def to_dict(self, *, trace: bool = True) -> dict[str, Any]:
+        """A JSON-ready dict; ``schemas/decision.schema.json`` describes it. ``trace=False``
+        leaves the trace out (an empty list)."""
         return {
             "decision_id": self.decision_id,
             "outcome": self.outcome.value,
             "complete": self.complete,
             "missing_facts": list(self.missing_facts),
+            "missing_fact_groups": [list(g) for g in self.missing_fact_groups],
+            "could_change": list(self.could_change),
+            "assumed_facts": list(self.assumed_facts),
             "reasons": [r.to_dict() for r in self.reasons],
             "signposts": [s.to_dict() for s in self.signposts],
             "next_steps": [n.to_dict() for n in self.next_steps],
@@ -312,26 +385,22 @@ class Decision:
             "personal_facts_withheld": list(self.personal_facts_withheld),
             "reference_data": {k: dict(v) for k, v in self.reference_data.items()},
             "notes": list(self.notes),
-            "trace": [step.to_dict() for step in self.trace],
+            "trace": [step.to_dict() for step in self.trace] if trace else [],
         }
 
-    def to_json(self, *, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+    def to_json(self, *, indent: int | None = None, trace: bool = True) -> str:
+        """The decision as JSON text (``to_dict()``); compact unless ``indent`` is given."""
+        if indent is None:
+            return orjson.dumps(self.to_dict(trace=trace), default=_jsonable).decode("utf-8")
+        return json.dumps(self.to_dict(trace=trace), indent=indent, ensure_ascii=False, default=_jsonable)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Decision:
         """Rebuild a decision from ``to_dict()`` output (e.g. parsed JSON). Bad input raises
         ``FactValidationError`` naming each bad field."""
-        try:
-            model = _DecisionModel.model_validate(data)
-        except ValidationError as exc:
-            raise FactValidationError(
-                [
-                    FactProblem(".".join(str(p) for p in err["loc"]) or "<decision>", err["msg"])
-                    for err in exc.errors()
-                ]
-            ) from None
-        return model.to_decision()
+        from recnav_rules.decision_model import decision_from_dict
+
+        return decision_from_dict(data)
 
     @classmethod
     def from_json(cls, text: str) -> Decision:
@@ -348,7 +417,7 @@ class Decision:
             return NotImplemented
         return self.to_dict() == other.to_dict()
 
-    __hash__ = None  # type: ignore[assignment]  # mutable-looking value object: compare, don't hash
+    __hash__ = None  # type: ignore[assignment]  # compared by value, and holds lists: not hashable
 
     def __repr__(self) -> str:
         return (
@@ -358,144 +427,11 @@ class Decision:
         )
 
 
-# --- the JSON form, validated at the boundary with pydantic ------------------------------
-
-_STRICT = ConfigDict(extra="forbid", frozen=True)
-
-
-class _CitationModel(BaseModel):
-    model_config = _STRICT
-    source: str | None
-    quote: str | None
-    assumption: str | None
-
-    def to_citation(self) -> Citation:
-        return Citation(self.source, self.quote, self.assumption)
-
-
-class _ReasonModel(_CitationModel):
-    rule_id: str
-    text: str
-    outcome: Outcome
-
-
-class _SignpostModel(BaseModel):
-    model_config = _STRICT
-    service_id: str
-    name: str
-    area: str
-    offers: str
-
-
-class _NextStepModel(_CitationModel):
-    action: str
-    description: str
-    due: dt.date | None
-    window_start: dt.date | None
-    actual: dt.date | None
-    status: Literal["met", "missed", "pending"] | None
-
-
-class _FactReadingModel(BaseModel):
-    model_config = _STRICT
-    name: str
-    value: Any
-    how: Literal["given", "default", "derived", "missing"]
-
-
-class _TraceStepModel(BaseModel):
-    model_config = _STRICT
-    kind: Literal["criterion", "rule"]
-    id: str
-    value: TruthText
-    text: str
-    outcome: Outcome | None
-    facts: list[_FactReadingModel]
-    citation: _CitationModel | None
-
-
-class _PolicyRefModel(BaseModel):
-    model_config = _STRICT
-    id: str
-    version: str
-    title: str
-    digest: str
-
-
-class _EngineModel(BaseModel):
-    model_config = _STRICT
-    name: str
-    version: str
-
-
-class _DecisionModel(BaseModel):
-    model_config = _STRICT
-    decision_id: str | None = None
-    outcome: Outcome
-    complete: bool
-    missing_facts: list[str]
-    reasons: list[_ReasonModel]
-    signposts: list[_SignpostModel]
-    next_steps: list[_NextStepModel]
-    policy: _PolicyRefModel
-    engine: _EngineModel
-    as_of: dt.date
-    facts_digest: str
-    defaults_used: list[str]
-    personal_facts_withheld: list[str]
-    reference_data: dict[str, dict[str, str]]
-    notes: list[str]
-    trace: list[_TraceStepModel]
-
-    def to_decision(self) -> Decision:
-        return Decision(
-            outcome=self.outcome,
-            complete=self.complete,
-            missing_facts=list(self.missing_facts),
-            reasons=[Reason(r.rule_id, r.text, r.outcome, r.to_citation()) for r in self.reasons],
-            signposts=[Signpost(s.service_id, s.name, s.area, s.offers) for s in self.signposts],
-            next_steps=[
-                NextStep(n.action, n.description, n.due, n.to_citation(), n.window_start, n.actual, n.status)
-                for n in self.next_steps
-            ],
-            policy_id=self.policy.id,
-            policy_version=self.policy.version,
-            policy_title=self.policy.title,
-            policy_digest=self.policy.digest,
-            engine=self.engine.name,
-            engine_version=self.engine.version,
-            as_of=self.as_of,
-            defaults_used=list(self.defaults_used),
-            personal_facts_withheld=list(self.personal_facts_withheld),
-            reference_data={k: dict(v) for k, v in self.reference_data.items()},
-            notes=list(self.notes),
-            trace=[
-                TraceStep(
-                    t.kind,
-                    t.id,
-                    t.value,
-                    t.text,
-                    tuple(FactReading(f.name, f.value, f.how) for f in t.facts),
-                    t.citation.to_citation() if t.citation is not None else None,
-                    t.outcome,
-                )
-                for t in self.trace
-            ],
-            facts_digest_value=self.facts_digest,
-            decision_id=self.decision_id,
-        )
-
-
 def decision_json_schema() -> dict[str, Any]:
     """The JSON Schema of ``Decision.to_dict()``, generated from the pydantic boundary model.
 
     ``schemas/decision.schema.json`` is this, committed; a test keeps the two equal.
     """
-    generated = _DecisionModel.model_json_schema(mode="serialization")
-    generated["title"] = "recnav-rules decision"
-    generated["description"] = "A decision as Decision.to_dict() writes it. See docs/decisions.md."
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://recnav-rules.invalid/schemas/decision.schema.json",
-        **generated,
-    }
+    from recnav_rules.decision_model import decision_json_schema as generated
+
+    return generated()

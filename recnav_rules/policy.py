@@ -5,17 +5,25 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from recnav_rules._version import __version__
 from recnav_rules.decision import Decision
+from recnav_rules.engine.dates import read_date, today_in_london
 from recnav_rules.engine.evaluator import Evaluator
 from recnav_rules.engine.model import CompiledPolicy
+from recnav_rules.engine.native import NativeEngine
 from recnav_rules.errors import FactProblem, FactValidationError
 
 __all__ = ["FactInfo", "Policy"]
 
-Engine = Literal["native", "durable"]
+Engine = Literal["native", "interpreter", "durable"]
+
+
+class DecisionRecorder(Protocol):
+    """What ``Policy.evaluate(..., log=)`` needs of a decision log (``recnav_rules.DecisionLog``)."""
+
+    def record(self, decision: Decision, *, policy: Policy, facts: Mapping[str, Any]) -> Decision: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +47,17 @@ class Policy:
     'signpost'
     """
 
-    __slots__ = ("_compiled", "_durable", "_native")
+    __slots__ = ("_compiled", "_durable", "_interpreter", "_native")
 
     def __init__(self, compiled: CompiledPolicy) -> None:
         self._compiled = compiled
-        self._native = Evaluator(compiled, __version__)
+        self._interpreter = Evaluator(compiled, __version__)
+        self._native = NativeEngine(self._interpreter)
         self._durable: Any = None
+
+    def __reduce__(self) -> tuple[type[Policy], tuple[CompiledPolicy]]:
+        """Pickled as its intermediate form only; programs are rebuilt where it is unpickled."""
+        return (Policy, (self._compiled,))
 
     @property
     def id(self) -> str:
@@ -93,39 +106,52 @@ class Policy:
         *,
         as_of: dt.date | str | None = None,
         engine: Engine = "native",
+        log: DecisionRecorder | None = None,
     ) -> Decision:
         """Decide on one referral.
 
         ``facts`` maps fact names to JSON-like values (dates as ISO strings). ``as_of`` is the
-        date the decision is made on (default: today); the referral date defaults to it.
-        Raises ``FactValidationError`` naming every bad field.
+        date the decision is made on (default: today in Europe/London); the referral date
+        defaults to it. ``engine``: ``native`` (the generated program, the default),
+        ``interpreter`` (the reference implementation) or ``durable`` (durable-rules; an extra).
+        ``log``: a ``DecisionLog`` to record the decision in; the decision returned then
+        carries its ``decision_id``. Raises ``FactValidationError`` naming every bad field.
         """
         day = _as_of(as_of)
         if engine == "native":
-            return self._native.evaluate(facts, day)
-        if engine == "durable":
+            decision = self._native.evaluate(facts, day)
+        elif engine == "interpreter":
+            decision = self._interpreter.evaluate(facts, day)
+        elif engine == "durable":
             if self._durable is None:
                 from recnav_rules.engine.durable import DurableEvaluator
 
-                self._durable = DurableEvaluator(self._compiled, self._native)
-            result: Decision = self._durable.evaluate(facts, day)
-            return result
-        raise ValueError(f"unknown engine {engine!r}: use 'native' or 'durable'")
+                self._durable = DurableEvaluator(self._compiled, self._interpreter)
+            decision = self._durable.evaluate(facts, day)
+        else:
+            raise ValueError(f"unknown engine {engine!r}: use 'native', 'interpreter' or 'durable'")
+        if log is not None:
+            decision = log.record(decision, policy=self, facts=facts)
+        return decision
+
+    def program_source(self) -> str:
+        """The generated program's Python source, for reviewers (values appear as ``K[i]``)."""
+        from recnav_rules.engine.codegen import source_of
+
+        return source_of(self._compiled)
 
     def __repr__(self) -> str:
         return f"Policy({self.id!r}, version={self.version!r}, digest={self.digest[:12]}...)"
 
 
 def _as_of(value: dt.date | str | None) -> dt.date:
+    """The as-of date: a date, a ``YYYY-MM-DD`` text (read as fact dates are), or today in London."""
     if value is None:
-        return dt.date.today()
+        return today_in_london()
     if isinstance(value, dt.datetime):
         return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise FactValidationError([FactProblem("as_of", f"expected a date (YYYY-MM-DD), got {value!r}")])
+    day = read_date(value)
+    if day is None:
+        shown = "text that is not a date" if isinstance(value, str) else type(value).__name__
+        raise FactValidationError([FactProblem("as_of", f"expected a date (YYYY-MM-DD), got {shown}")])
+    return day

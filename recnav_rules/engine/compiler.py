@@ -8,24 +8,22 @@ every check never compiles.
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from recnav_rules._resources import schema
-from recnav_rules.decision import Signpost, canonical_json
+from recnav_rules.canonical import canonical_json, digest_of
+from recnav_rules.decision import Signpost
 from recnav_rules.engine import conditions
 from recnav_rules.engine.conditions import RefType
-from recnav_rules.engine.dates import age_in_years, months_before
 from recnav_rules.engine.facts import checker_for, is_bad, parse_date
 from recnav_rules.engine.model import (
     Citation,
     CompiledPolicy,
     Criterion,
     Derived,
-    Env,
     FactSpec,
     Fallback,
     FieldSpec,
@@ -37,6 +35,8 @@ from recnav_rules.engine.model import (
 from recnav_rules.engine.schema_check import jsonable, schema_problems
 from recnav_rules.engine.source import LocatedDocument, PathKey
 from recnav_rules.errors import FactProblem, PolicyError, PolicyProblem, closest
+from recnav_rules.policies.parameters import record_parameters, resolve_document
+from recnav_rules.policies.sources import source_records
 
 __all__ = ["ServiceLookup", "compile_document"]
 
@@ -46,14 +46,8 @@ _PERIOD_UNITS = ("working_days", "calendar_days", "weeks", "calendar_months")
 ServiceLookup = Callable[[str], Signpost | None]
 """Service id to its signpost, or None when the directory has no such service."""
 
-Compute = Callable[[Env, list[FactProblem], list[str]], Any]
-
-
-def _local_date(moment: dt.datetime) -> dt.date:
-    """The calendar date of a call: UK local time for zoned times, as written for naive ones."""
-    if moment.tzinfo is not None:
-        return moment.astimezone(_LONDON).date()
-    return moment.date()
+Made = tuple[tuple[str, ...], str, "Node | None"]
+"""What a derived value's checker returns: (inputs, value type, event filter)."""
 
 
 class _PolicyCompiler:
@@ -95,7 +89,7 @@ class _PolicyCompiler:
             if key not in self.sources:
                 self.err((*rel, "citation", "source"), "unknown-source", f"unknown source '{key}'", closest(key, self.sources))
                 return None
-            return Citation(self.sources[key], " ".join(str(cited["quote"]).split()), None)
+            return Citation(self.sources[key], " ".join(str(cited["quote"]).split()), None, self.source_labels[key])
         if assumed is not None:
             return Citation(None, None, " ".join(str(assumed).split()))
         if required:
@@ -106,6 +100,8 @@ class _PolicyCompiler:
     def compile(self) -> CompiledPolicy | None:
         raw = self.raw
         self.sources: dict[str, str] = {k: v["file"] for k, v in raw["sources"].items()}
+        records = source_records(raw["sources"])
+        self.source_labels = {k: r.label() for k, r in records.items()}
         facts = self.compile_facts(raw["facts"])
         refs: dict[str, RefType] = {
             name: RefType(f.spec.type, f.spec.values, f.personal) for name, f in facts.items()
@@ -121,7 +117,7 @@ class _PolicyCompiler:
         effective = raw.get("effective", {})
         if self.problems or otherwise is None or incomplete is None:
             return None
-        digest = hashlib.sha256(canonical_json(raw).encode("utf-8")).hexdigest()
+        digest = digest_of(raw)
         services = {
             sid: found
             for sid in self.signpost_ids
@@ -146,10 +142,11 @@ class _PolicyCompiler:
             calendar_subdivision=calendar.get("subdivision"),
             digest=digest,
             file=self.doc.file,
-            reference_data=dict(self.reference),
-            checkers={name: checker_for(f.spec, personal=f.personal) for name, f in facts.items()},
+            reference_data=_with_max_age(self.reference, raw.get("reference_data", {}).get("max_age_months")),
             services=services,
             line=self.line_of(()),
+            source_records={k: r.to_dict() for k, r in records.items()},
+            glossary={k: " ".join(str(v).split()) for k, v in raw.get("glossary", {}).items()},
         )
 
     signpost_ids: list[str]
@@ -239,12 +236,15 @@ class _PolicyCompiler:
             made = getattr(self, f"derive_{kind}")(name, params, (*rel, kind), facts, refs)
             if made is None:
                 continue
-            compute, inputs, value_type = made
+            inputs, value_type, filter_node = made
             alternative = body.get("alternative")
+            bounds: tuple[float | None, float | None] = (None, None)
             if alternative is not None:
                 wanted = ("integer",) if value_type == "integer" else ("string", "ods_code", "enum")
-                if self.need_fact(facts, alternative, (*rel, "alternative"), wanted) is None:
+                alt = self.need_fact(facts, alternative, (*rel, "alternative"), wanted)
+                if alt is None:
                     continue
+                bounds = (alt.spec.minimum, alt.spec.maximum)
             result.append(
                 Derived(
                     name=name,
@@ -254,7 +254,10 @@ class _PolicyCompiler:
                     inputs=inputs,
                     params=params,
                     alternative=alternative,
-                    compute=_with_alternative(name, compute, alternative, inputs),
+                    filter_node=filter_node,
+                    filter_key=canonical_json(params.get("where")) if kind == "count_events" else "",
+                    bounds=bounds,
+                    line=self.key_line_of(rel),
                 )
             )
             refs[name] = RefType(value_type)
@@ -262,27 +265,17 @@ class _PolicyCompiler:
 
     def derive_age_in_years(
         self, name: str, params: Mapping[str, Any], rel: PathKey, facts: Mapping[str, FactSpec], refs: Mapping[str, RefType]
-    ) -> tuple[Compute, tuple[str, ...], str] | None:
+    ) -> Made | None:
         birth, on = params["birth_date"], params["on"]
         ok = self.need_fact(facts, birth, (*rel, "birth_date"), ("date",))
         ok2 = self.need_fact(facts, on, (*rel, "on"), ("date",))
         if ok is None or ok2 is None:
             return None
-
-        def compute(env: Env, problems: list[FactProblem], notes: list[str]) -> Any:
-            born, day = env.get(birth), env.get(on)
-            if born is None or day is None:
-                return None
-            if born > day:
-                problems.append(FactProblem(birth, f"is after {on} ({day.isoformat()})"))
-                return None
-            return age_in_years(born, day)
-
-        return compute, (birth, on), "integer"
+        return (birth, on), "integer", None
 
     def derive_count_events(
         self, name: str, params: Mapping[str, Any], rel: PathKey, facts: Mapping[str, FactSpec], refs: Mapping[str, RefType]
-    ) -> tuple[Compute, tuple[str, ...], str] | None:
+    ) -> Made | None:
         events, date_field, ending = params["events"], params["date_field"], params["ending"]
         listed = self.need_fact(facts, events, (*rel, "events"), ("list",))
         if self.need_fact(facts, ending, (*rel, "ending"), ("date",)) is None or listed is None:
@@ -292,71 +285,24 @@ class _PolicyCompiler:
         if date_spec is None or date_spec.type not in ("date", "datetime"):
             self.err((*rel, "date_field"), "unknown-field", f"'{date_field}' is not a date field of '{events}'", closest(date_field, record_fields))
             return None
-        matches: Callable[[Env], bool] | None = None
+        node: Node | None = None
         if "where" in params:
             field_refs = {n: RefType(f.type, f.values) for n, f in record_fields.items()}
             node = conditions.parse_condition(params["where"], (*self.path, *rel, "where"), self.doc, field_refs, {}, self.problems, ref_key="field")
             if node is None:
                 return None
-            matches = conditions.build_filter(node)
-        window = params["window"]
-        months = window.get("calendar_months")
-        days = window.get("days")
-        memo = ("events", events, date_field, canonical_json(params.get("where")))
-
-        def qualifying_days(env: Env) -> list[dt.date]:
-            """The local dates of the events that pass the filter, worked out once per evaluation."""
-            found: list[dt.date] | None = env.get(memo)
-            if found is None:
-                found = []
-                for record in env[events]:
-                    if matches is None or matches(record):
-                        moment = record[date_field]
-                        found.append(_local_date(moment) if isinstance(moment, dt.datetime) else moment)
-                env[memo] = found
-            return found
-
-        def compute(env: Env, problems: list[FactProblem], notes: list[str]) -> Any:
-            end = env.get(ending)
-            if env.get(events) is None or end is None:
-                return None
-            start = months_before(end, months) if months else end - dt.timedelta(days=days)
-            return sum(1 for day in qualifying_days(env) if start <= day <= end)
-
-        return compute, (events, ending), "integer"
+        return (events, ending), "integer", node
 
     def derive_lookup(
         self, name: str, params: Mapping[str, Any], rel: PathKey, facts: Mapping[str, FactSpec], refs: Mapping[str, RefType]
-    ) -> tuple[Compute, tuple[str, ...], str] | None:
-        table, key, field_name = params["table"], params["key"], params["field"]
+    ) -> Made | None:
+        table, key = params["table"], params["key"]
         if self.need_fact(facts, key, (*rel, "key"), ("ods_code", "string")) is None:
             return None
-        register = self.reference.get(table)
-        if register is None:
+        if self.reference.get(table) is None:
             self.err((*rel, "table"), "no-reference-data", f"no reference table '{table}' is available to this policy")
             return None
-        label = f"{register.name} (as of {register.as_of.isoformat()})"
-
-        def compute(env: Env, problems: list[FactProblem], notes: list[str]) -> Any:
-            code = env.get(key)
-            if code is None:
-                return None
-            practice = register.lookup(code)
-            note = None
-            if practice is None:
-                note = f"{key} '{code}' is not in the register {label}"
-            elif field_name != "status" and practice.status != "active":
-                note = (
-                    f"{key} '{code}' ({practice.name}) is {practice.status} in the register {label}, "
-                    "so it does not show a current registration"
-                )
-            if note is not None:
-                if note not in notes:
-                    notes.append(note)
-                return None
-            return getattr(practice, field_name)
-
-        return compute, (key,), "string"
+        return (key,), "string", None
 
     def compile_criteria(self, raw: Mapping[str, Any], refs: Mapping[str, RefType]) -> tuple[Criterion, ...]:
         nodes: dict[str, Node] = {}
@@ -378,7 +324,7 @@ class _PolicyCompiler:
             node = nodes[name]
             reads[name] = conditions.reads(node, reads)
             description, cite, line = meta[name]
-            built.append(Criterion(name, description, node, cite, line, conditions.build(node), reads[name]))
+            built.append(Criterion(name, description, node, cite, line, reads[name]))
         self.criteria_reads = reads
         return tuple(built)
 
@@ -432,7 +378,6 @@ class _PolicyCompiler:
                     citation=cite,
                     signposts=signposts,
                     line=self.line_of(rel),
-                    value=conditions.build(node),
                     reads=conditions.reads(node, self.criteria_reads),
                 )
             )
@@ -507,25 +452,11 @@ class _PolicyCompiler:
             self.err(("calendar",), "bad-calendar", str(exc))
 
 
-def _with_alternative(name: str, compute: Compute, alternative: str | None, inputs: tuple[str, ...]) -> Compute:
-    """Wrap a derivation so that a directly given alternative fills in, or must agree."""
-    if alternative is None:
-        return compute
-
-    def derive(env: Env, problems: list[FactProblem], notes: list[str]) -> Any:
-        value = compute(env, problems, notes)
-        given = env.get(alternative)
-        if value is None:
-            return given
-        if given is not None and given != value:
-            sources = " and ".join(inputs)
-            problems.append(
-                FactProblem(alternative, f"{given!r} disagrees with {name} = {value!r} worked out from {sources}")
-            )
-            return None
-        return value
-
-    return derive
+def _with_max_age(reference: Mapping[str, Any], months: int | None) -> dict[str, Any]:
+    """The reference tables, with the policy's staleness limit where it sets one."""
+    if months is None:
+        return dict(reference)
+    return {k: v.with_max_age(months) if hasattr(v, "with_max_age") else v for k, v in reference.items()}
 
 
 def compile_document(
@@ -533,8 +464,14 @@ def compile_document(
     *,
     services: ServiceLookup | None = None,
     reference: Mapping[str, Any] | None = None,
+    parameters: Mapping[str, Any] | None = None,
 ) -> list[CompiledPolicy]:
-    """Compile every policy in a located document, or raise one PolicyError listing all problems."""
+    """Compile every policy in a located document, or raise one PolicyError listing all problems.
+
+    ``parameters`` set the policies' declared parameters (see ``policies/parameters.py``);
+    every ``{param: NAME}`` is replaced by its value before the schema check.
+    """
+    doc, resolved = resolve_document(doc, parameters)
     problems = schema_problems(doc, schema("policy.schema.json"))
     if problems:
         raise PolicyError(problems)
@@ -551,6 +488,10 @@ def compile_document(
         policy = compiler.compile()
         problems.extend(compiler.problems)
         if policy is not None:
+            got = resolved.get(index)
+            if got is not None:
+                record_parameters(policy.digest, got.values)
+                policy = replace(policy, parameters=got.values, parameter_specs=got.declared, unset_parameters=got.unset)
             compiled.append(policy)
     if problems:
         raise PolicyError(problems)

@@ -414,32 +414,51 @@ def missing_inputs(
     node: Node,
     env: Env,
     criteria: Mapping[str, Node],
-    unknown_sources: Callable[[str], tuple[str, ...]],
-) -> set[str]:
-    """The absent facts that leave ``node`` unknown (empty when it is known).
+    groups_of: Callable[[str], tuple[tuple[str, ...], ...]],
+    memo: dict[str, frozenset[tuple[str, ...]]] | None = None,
+) -> frozenset[tuple[str, ...]]:
+    """The absent facts that leave ``node`` unknown (empty when it is known), as groups.
 
-    ``unknown_sources(name)`` names the facts behind an unknown fact or derived value (a
-    derived age is missing its date of birth and its alternative, ``age``).
+    ``groups_of(name)`` names the facts behind an unknown fact or derived value as groups of
+    alternatives: a derived age is missing ``(date_of_birth, age)`` — either will do. Shared
+    criteria are worked out once (``memo``), so the cost is linear in the size of the policy.
     """
-    value = _value_of(node, env)
-    if value is not None:
-        return set()
-    if isinstance(node, Leaf):
-        return set(unknown_sources(node.ref))
+    if memo is None:
+        memo = {}
     if isinstance(node, Ref):
-        return missing_inputs(criteria[node.criterion], env, criteria, unknown_sources)
-    found: set[str] = set()
+        name = node.criterion
+        found = memo.get(name)
+        if found is None:
+            found = (
+                frozenset()
+                if env[("c", name)] is not None
+                else missing_inputs(criteria[name], env, criteria, groups_of, memo)
+            )
+            memo[name] = found
+        return found
+    if isinstance(node, Leaf):
+        if _value_of(node, env) is not None:
+            return frozenset()
+        return frozenset(groups_of(node.ref))
+    if _value_of(node, env) is not None:
+        return frozenset()
+    collected: set[tuple[str, ...]] = set()
     for child in node.children:
-        if _value_of(child, env) is None:
-            found |= missing_inputs(child, env, criteria, unknown_sources)
-    return found
+        collected |= missing_inputs(child, env, criteria, groups_of, memo)
+    return frozenset(collected)
 
 
 def _value_of(node: Node, env: Env) -> Tri:
+    """A node's value over values whose criteria are already worked out (no re-evaluation)."""
     if isinstance(node, Ref):
         result: Tri = env[("c", node.criterion)]
         return result
-    return build(node)(env)
+    if isinstance(node, Leaf):
+        return _build_leaf(node)(env)
+    parts = [_value_of(child, env) for child in node.children]
+    if node.op == "not":
+        return None if parts[0] is None else not parts[0]
+    return kleene_all(parts) if node.op == "all" else kleene_any(parts)
 
 
 def render(node: Node, describe: Callable[[str], str] | None = None) -> str:

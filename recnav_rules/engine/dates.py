@@ -1,11 +1,69 @@
-"""Date arithmetic the policies rest on: whole-year ages and calendar-month windows."""
+"""Dates: the one reader of every date the library reads, and the arithmetic policies rest on.
+
+``read_date`` and ``read_datetime`` are the only places a date or date-time is parsed from
+text — facts, record fields, the as-of date, policy literals and effective dates all go through
+them — so "2026W475" or "20261120" is refused everywhere alike: a date is ``YYYY-MM-DD``.
+``today_in_london`` is the default as-of date: the decision's calendar is the UK's, whatever
+the server's time zone.
+"""
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
 
-__all__ = ["age_in_years", "months_after", "months_before"]
+__all__ = ["age_in_years", "months_after", "months_before", "read_date", "read_datetime", "today_in_london"]
+
+_LONDON = ZoneInfo("Europe/London")
+_DATE_CLASS = dt.date
+_FROM_ISO = dt.date.fromisoformat
+_DATETIME_FROM_ISO = dt.datetime.fromisoformat
+
+
+def read_date(value: Any) -> dt.date | None:
+    """A date from a ``date`` (not a ``datetime``) or ``YYYY-MM-DD`` text; None otherwise."""
+    if value.__class__ is _DATE_CLASS:
+        return value  # type: ignore[no-any-return]
+    if (
+        value.__class__ is str
+        and len(value) == 10
+        and value[4] == "-"
+        and value[7] == "-"
+        and value.isascii()
+        and value[:4].isdigit()
+        and value[5:7].isdigit()
+        and value[8:].isdigit()
+    ):
+        try:
+            return _FROM_ISO(value)
+        except ValueError:
+            return None
+    return None
+
+
+def read_datetime(value: Any) -> dt.datetime | None:
+    """A date-time from a ``datetime`` or ISO 8601 text ``YYYY-MM-DDTHH:MM[:SS[.ffffff]][offset]``."""
+    if isinstance(value, dt.datetime):
+        return value
+    if (
+        value.__class__ is str
+        and 16 <= len(value) <= 40
+        and value[10] in "T "
+        and read_date(value[:10]) is not None
+        and value.isascii()
+    ):
+        try:
+            return _DATETIME_FROM_ISO(value)
+        except ValueError:
+            return None
+    return None
+
+
+def today_in_london() -> dt.date:
+    """Today's date in Europe/London: the default as-of date."""
+    return dt.datetime.now(_LONDON).date()
 
 
 def age_in_years(birth: dt.date, on: dt.date) -> int:

@@ -20,11 +20,13 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from recnav_rules.decision import Decision, FactReading, NextStep, Reason, Signpost, TraceStep
+from recnav_rules.decision import ConditionResult, Decision, FactReading, NextStep, Reason, Signpost, TraceStep
 from recnav_rules.engine import conditions
 from recnav_rules.engine.calendar import WorkingDayCalendar, calendar_for
+from recnav_rules.engine.codegen import leaf_list
 from recnav_rules.engine.dates import months_after
-from recnav_rules.engine.facts import check_facts, fact_table
+from recnav_rules.engine.derive import build_derived
+from recnav_rules.engine.facts import check_facts, checker_for, fact_table
 from recnav_rules.engine.model import CompiledPolicy, Env, Node, Outcome, Rule, Tri
 from recnav_rules.errors import FactProblem, FactValidationError
 
@@ -47,13 +49,25 @@ class Evaluator:
         self._defaults = tuple(
             (name, spec.default, spec.default_as_of) for name, spec in policy.facts.items() if spec.has_default
         )
-        self._table = fact_table(policy.facts, policy.checkers)
+        checkers = {name: checker_for(f.spec, personal=f.personal) for name, f in policy.facts.items()}
+        self._table = fact_table(policy.facts, checkers)
         self._as_of_facts = tuple(name for name, spec in policy.facts.items() if spec.default_as_of)
-        self._derived = tuple((d.name, d.compute) for d in policy.derived)
+        self._derived = tuple((d.name, build_derived(d, policy.reference_data)) for d in policy.derived)
         self._derived_by_name = {d.name: d for d in policy.derived}
-        self._criteria = tuple((("c", c.id), c.value) for c in policy.criteria)
+        self._criteria = tuple((("c", c.id), conditions.build(c.node)) for c in policy.criteria)
         self._criteria_nodes: dict[str, Node] = {c.id: c.node for c in policy.criteria}
-        self._rules = tuple((rule, rule.value) for rule in policy.rules)
+        self._rules = tuple((rule, conditions.build(rule.node)) for rule in policy.rules)
+        self._leaves = leaf_list(policy)
+        self._leaf_runners = tuple(conditions.build(leaf) for leaf in self._leaves)
+        self._leaf_texts = tuple(conditions.render(leaf) for leaf in self._leaves)
+        spans: list[tuple[int, int]] = []
+        start = 0
+        for node in [c.node for c in policy.criteria] + [r.node for r in policy.rules]:
+            count = len(conditions.leaves(node))
+            spans.append((start, start + count))
+            start += count
+        self._spans = tuple(spans)
+        self._fact_sources = self._sources_of_facts()
         self._rule_list = policy.rules
         self._reasons = {
             rule.id: Reason(rule.id, rule.reason, rule.outcome, rule.citation) for rule in policy.rules
@@ -93,14 +107,18 @@ class Evaluator:
         return env, given, defaults_used, personal, notes
 
     # -- deciding ---------------------------------------------------------------------------
-    def evaluate(self, facts: Mapping[str, Any], as_of: dt.date) -> Decision:
+    def evaluate(self, facts: Mapping[str, Any], as_of: dt.date, engine: str = "interpreter") -> Decision:
         self.check_effective(as_of)
         prepared = self.prepare(facts, as_of)
         env = prepared[0]
         for key, value_of in self._criteria:
             env[key] = value_of(env)
         values = tuple(value_of(env) for _, value_of in self._rules)
-        return self.decide(prepared, values, as_of, "native")
+        return self.decide(prepared, values, as_of, engine)
+
+    def leaf_values(self, env: Env) -> tuple[Tri, ...]:
+        """Every leaf condition's value, in the record's order (criteria' leaves, then rules')."""
+        return tuple(run(env) for run in self._leaf_runners)
 
     def decide(
         self,
@@ -108,11 +126,14 @@ class Evaluator:
         values: tuple[Tri, ...],
         as_of: dt.date,
         engine: str,
+        leaves: tuple[Tri, ...] | None = None,
+        floats: bool | None = None,
     ) -> Decision:
         """The decision from the rules' three-valued values, in priority order.
 
-        Shared by both engines: each works out ``values`` its own way (and, for the trace and
-        missing facts, the criteria's values in ``env``), then this one function decides.
+        Shared by every program: each works out ``values`` its own way (and the criteria's
+        values in ``env``), then this one function decides. ``leaves`` is the record of every
+        leaf condition's value (worked out here when a program does not give it).
         """
         policy = self.policy
         env, given, defaults_used, personal, notes = prepared
@@ -120,30 +141,40 @@ class Evaluator:
         held: list[Rule] = []
         open_outcomes: set[Outcome] = set()
         unknown_before: list[Rule] = []
+        unknown: list[Rule] = []
         for rule, value in zip(self._rule_list, values, strict=True):
             if value is True:
                 held.append(rule)
                 if deciding is None:
                     deciding = rule
-            elif value is None and deciding is None:
-                open_outcomes.add(rule.outcome)
-                unknown_before.append(rule)
+            elif value is None:
+                unknown.append(rule)
+                if deciding is None:
+                    open_outcomes.add(rule.outcome)
+                    unknown_before.append(rule)
         outcome = deciding.outcome if deciding is not None else policy.otherwise.outcome
         complete = open_outcomes <= {outcome}
-        missing: list[str] = []
+        groups: list[tuple[str, ...]] = []
         if complete:
             # held is empty exactly when no rule decided, so the fallback is then the only reason
             reasons = [self._reasons[r.id] for r in held] if deciding is not None else [self._otherwise]
         else:
-            missing = self.missing_facts(env, [r for r in unknown_before if r.outcome is not outcome])
+            groups = self.missing_groups(env, [r for r in unknown_before if r.outcome is not outcome])
             outcome = policy.incomplete.outcome
             reasons = [self._incomplete, *(self._reasons[r.id] for r in held if r.outcome is not Outcome.ACCEPT)]
-
+        missing = _flatten(groups)
+        could_change: list[str] = []
+        if unknown:
+            # an unknown rule that held would add its reason and signposts (or decide, if first)
+            taken = set(missing)
+            could_change = [n for n in _flatten(self.missing_groups(env, unknown)) if n not in taken]
+        assumed = self.assumed_facts(defaults_used, deciding) if complete and defaults_used else []
         signposts = self.signposts(held, outcome, complete)
         next_steps = self.next_steps(env, outcome, complete)
+        record = leaves if leaves is not None else self.leaf_values(env)
 
         def trace() -> list[TraceStep]:
-            return self.trace(env, values, defaults_used)
+            return self.trace(env, values, defaults_used, record)
 
         return Decision(
             outcome=outcome,
@@ -165,6 +196,10 @@ class Evaluator:
             notes=notes,
             values=given,
             trace_builder=trace,
+            missing_fact_groups=[list(g) for g in groups],
+            could_change=could_change,
+            assumed_facts=assumed,
+            floats=floats,
         )
 
     def check_effective(self, as_of: dt.date) -> None:
@@ -174,25 +209,62 @@ class Evaluator:
         if policy.effective_until is not None and as_of > policy.effective_until:
             raise FactValidationError([FactProblem("as_of", f"{as_of.isoformat()} is after policy '{policy.id}' ended ({policy.effective_until.isoformat()})")])
 
-    def unknown_sources(self, env: Env) -> Callable[[str], tuple[str, ...]]:
-        def sources(name: str) -> tuple[str, ...]:
+    def _sources_of_facts(self) -> dict[str, tuple[str, ...]]:
+        """Derived name to the facts it is worked out from (its alternative included)."""
+        found: dict[str, tuple[str, ...]] = {}
+        for derived in self.policy.derived:
+            names = list(derived.inputs)
+            if derived.alternative is not None:
+                names.append(derived.alternative)
+            found[derived.name] = tuple(names)
+        return found
+
+    def unknown_groups(self, env: Env) -> Callable[[str], tuple[tuple[str, ...], ...]]:
+        """For an unknown fact or derived value, the facts that would settle it, as groups of
+        alternatives (any one fact of a group will do for that group; every group is needed)."""
+
+        def groups(name: str) -> tuple[tuple[str, ...], ...]:
             derived = self._derived_by_name.get(name)
             if derived is None:
-                return (name,) if name not in env else ()
-            names = [n for n in derived.inputs if n not in env]
-            if derived.alternative is not None and derived.alternative not in env:
-                names.append(derived.alternative)
-            return tuple(names)
+                return ((name,),) if name not in env else ()
+            absent = [n for n in derived.inputs if n not in env]
+            alternative = derived.alternative
+            if alternative is None:
+                return tuple((n,) for n in absent)
+            if alternative in env:  # given, yet the value is unknown: nothing more to ask for
+                return ()
+            if not absent:  # the inputs are there but the value could not be worked out
+                return ((alternative,),)
+            return tuple((n, alternative) for n in absent)
 
-        return sources
+        return groups
+
+    def missing_groups(self, env: Env, rules: list[Rule]) -> list[tuple[str, ...]]:
+        """The groups of absent facts that leave the rules unknown, in the policy's fact order."""
+        found: dict[tuple[str, ...], None] = {}
+        groups_of = self.unknown_groups(env)
+        memo: dict[str, frozenset[tuple[str, ...]]] = {}
+        for rule in rules:
+            for group in conditions.missing_inputs(rule.node, env, self._criteria_nodes, groups_of, memo):
+                found.setdefault(group, None)
+        order = {name: i for i, name in enumerate(self.policy.facts)}
+        return sorted(found, key=lambda g: [(order.get(n, len(order)), n) for n in g])
 
     def missing_facts(self, env: Env, rules: list[Rule]) -> list[str]:
-        found: set[str] = set()
-        sources = self.unknown_sources(env)
+        return _flatten(self.missing_groups(env, rules))
+
+    def assumed_facts(self, defaults_used: list[str], deciding: Rule | None) -> list[str]:
+        """Defaults the outcome rests on: read by the deciding rule or by a rule before it that
+        did not hold (directly, or through a derived value they read)."""
+        defaults = set(defaults_used)
+        rules = self._rule_list if deciding is None else self._rule_list[: self._rule_list.index(deciding) + 1]
+        found: dict[str, None] = {}
         for rule in rules:
-            found |= conditions.missing_inputs(rule.node, env, self._criteria_nodes, sources)
-        order = {name: i for i, name in enumerate(self.policy.facts)}
-        return sorted(found, key=lambda n: (order.get(n, len(order)), n))
+            for name in rule.reads:
+                for source in (name, *self._fact_sources.get(name, ())):
+                    if source in defaults:
+                        found.setdefault(source, None)
+        return list(found)
 
     def signposts(self, held: list[Rule], outcome: Outcome, complete: bool) -> list[Signpost]:
         ids: list[str] = []
@@ -245,7 +317,9 @@ class Evaluator:
         return months_after(start, amount)
 
     # -- the trace, on demand ---------------------------------------------------------------
-    def trace(self, env: Env, values: tuple[Tri, ...], defaults_used: list[str]) -> list[TraceStep]:
+    def trace(
+        self, env: Env, values: tuple[Tri, ...], defaults_used: list[str], leaves: tuple[Tri, ...]
+    ) -> list[TraceStep]:
         defaults = set(defaults_used)
         seen: dict[str, FactReading] = {}
 
@@ -261,12 +335,27 @@ class Evaluator:
                 seen[name] = found
             return found
 
+        texts, lines = self._leaf_texts, self._leaves
+
+        def checks(index: int) -> tuple[ConditionResult, ...]:
+            start, end = self._spans[index]
+            return tuple(
+                ConditionResult(texts[i], _TEXT[leaves[i]], lines[i].line)  # type: ignore[arg-type]
+                for i in range(start, end)
+            )
+
+        criteria = self.policy.criteria
         steps = [
-            TraceStep("criterion", c.id, _TEXT[env[("c", c.id)]], c.description, tuple(map(reading, c.reads)), c.citation)  # type: ignore[arg-type]
-            for c in self.policy.criteria
+            TraceStep("criterion", c.id, _TEXT[env[("c", c.id)]], c.description, tuple(map(reading, c.reads)), c.citation, None, checks(i), c.line)  # type: ignore[arg-type]
+            for i, c in enumerate(criteria)
         ]
+        offset = len(criteria)
         steps.extend(
-            TraceStep("rule", rule.id, _TEXT[value], rule.reason, tuple(map(reading, rule.reads)), rule.citation, rule.outcome)  # type: ignore[arg-type]
-            for (rule, _), value in zip(self._rules, values, strict=True)
+            TraceStep("rule", rule.id, _TEXT[value], rule.reason, tuple(map(reading, rule.reads)), rule.citation, rule.outcome, checks(offset + i), rule.line)  # type: ignore[arg-type]
+            for i, ((rule, _), value) in enumerate(zip(self._rules, values, strict=True))
         )
         return steps
+
+
+def _flatten(groups: list[tuple[str, ...]]) -> list[str]:
+    return list(dict.fromkeys(name for group in groups for name in group))

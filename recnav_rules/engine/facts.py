@@ -17,13 +17,13 @@ from typing import Any
 
 from stdnum.gb import nhs as stdnum_nhs
 
+from recnav_rules.engine.dates import read_date, read_datetime
 from recnav_rules.engine.model import FactSpec, FieldSpec
 from recnav_rules.errors import FactProblem, closest
 
 __all__ = ["Checker", "check_facts", "checker_for", "describe_type", "fact_table", "parse_date", "parse_datetime"]
 
 _BAD = object()
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ODS = re.compile(r"[A-Z0-9]{3,10}")
 
 Problems = list[FactProblem]
@@ -33,28 +33,12 @@ Checker = Callable[[Any, str, Problems], Any]
 
 def parse_date(value: Any) -> dt.date | None:
     """A date from a ``date`` or an ISO ``YYYY-MM-DD`` string; None when it is neither."""
-    if isinstance(value, dt.datetime):
-        return None
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str) and _DATE.fullmatch(value):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
+    return read_date(value)
 
 
 def parse_datetime(value: Any) -> dt.datetime | None:
     """A datetime from a ``datetime`` or an ISO 8601 string with a time; None otherwise."""
-    if isinstance(value, dt.datetime):
-        return value
-    if isinstance(value, str) and len(value) >= 16 and value[4] == "-" and value[7] == "-" and value[10] in "T ":
-        try:
-            return dt.datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
+    return read_datetime(value)
 
 
 def describe_type(spec: FieldSpec) -> str:
@@ -271,8 +255,6 @@ def _fast_record_parser(spec: FieldSpec) -> Callable[[dict[str, Any]], dict[str,
     ]
     if any(kind not in ("enum", "datetime", "bool") for _, kind, _ in plan):
         return lambda item: None
-    fromisoformat = dt.datetime.fromisoformat
-
     def parse(item: dict[str, Any]) -> dict[str, Any] | None:
         record: dict[str, Any] = {}
         for name, kind, allowed in plan:
@@ -282,12 +264,10 @@ def _fast_record_parser(spec: FieldSpec) -> Callable[[dict[str, Any]], dict[str,
                     return None
                 record[name] = raw
             elif kind == "datetime":
-                if raw.__class__ is not str or len(raw) < 16 or raw[10] not in "T " or raw[4] != "-" or raw[7] != "-":
+                moment = read_datetime(raw)
+                if moment is None:
                     return None
-                try:
-                    record[name] = fromisoformat(raw)
-                except ValueError:
-                    return None
+                record[name] = moment
             elif raw is True or raw is False:
                 record[name] = raw
             else:

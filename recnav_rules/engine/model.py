@@ -3,13 +3,17 @@
 The compiler (``compiler.py``) builds these from a validated YAML document; the evaluator
 (``evaluator.py``) and the durable-rules back end (``durable.py``) both read them, so the two
 engines share one reading of the policy. Conditions are kept as a small tree (``Node``) so that
-they can be rendered, traced and translated, and as closures for speed.
+they can be rendered, traced, translated and turned into programs.
+
+Pure data: frozen, picklable, holding no functions. Programs (the generated evaluator, the
+interpreter, the durable-rules translation) are built *from* it; batch workers and Spark
+executors receive it pickled and never re-read a policy file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -57,13 +61,15 @@ class Citation:
     quote: str | None = None
     assumption: str | None = None
     """Set where the source is silent: the policy's explicit assumption and its rationale."""
+    source_title: str | None = None
+    """The source's title, publisher and date as the policy declares them (``SourceRecord.label``)."""
 
     @property
     def is_assumption(self) -> bool:
         return self.assumption is not None
 
     def to_dict(self) -> dict[str, str | None]:
-        return {"source": self.source, "quote": self.quote, "assumption": self.assumption}
+        return {"source": self.source, "quote": self.quote, "assumption": self.assumption, "source_title": self.source_title}
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +146,13 @@ class Derived:
     inputs: tuple[str, ...]
     params: Mapping[str, Any]
     alternative: str | None = None
-    compute: Callable[[Env, list[Any], list[str]], Any] = field(default=lambda env, problems, notes: None, compare=False)
-    """compute(values, problems, notes): the value, or None when unknown; adds bad-fact problems."""
     filter_node: Node | None = None
+    """count_events: the parsed ``where`` filter over the event records."""
+    filter_key: str = ""
+    """count_events: a canonical text of the filter, so equal filters share one pass."""
+    bounds: tuple[float | None, float | None] = (None, None)
+    """The range the alternative fact declares: a computed value outside it is a bad fact."""
+    line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +164,6 @@ class Rule:
     citation: Citation
     signposts: tuple[str, ...] = ()
     line: int | None = None
-    value: Callable[[Env], Tri] = field(default=lambda env: None, compare=False)
     reads: tuple[str, ...] = ()
     """Every fact or derived value the condition reads, criteria followed."""
 
@@ -166,7 +175,6 @@ class Criterion:
     node: Node
     citation: Citation | None
     line: int | None = None
-    value: Callable[[Env], Tri] = field(default=lambda env: None, compare=False)
     reads: tuple[str, ...] = ()
 
 
@@ -220,11 +228,19 @@ class CompiledPolicy:
     file: str
     reference_data: Mapping[str, Any] = field(default_factory=dict)
     """Reference tables the policy reads (e.g. ``gp_practices``: a PracticeRegister)."""
-    checkers: Mapping[str, Callable[[Any, str, list[Any]], Any]] = field(default_factory=dict)
-    """Fact name to its checking function (see facts.py)."""
     services: Mapping[str, Any] = field(default_factory=dict)
     """Service id to the decision's Signpost for it, for every id the policy names."""
     line: int | None = None
+    source_records: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
+    """Source key to its record: file, title, publisher, date, obtained, sha256, assumption."""
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    """Parameter name to the value this compiled form was resolved with."""
+    parameter_specs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Parameter name to its declaration (type, description, dated values)."""
+    unset_parameters: tuple[str, ...] = ()
+    """Parameters with no value: ``load_policy`` refuses the policy until they are set."""
+    glossary: Mapping[str, str] = field(default_factory=dict)
+    """Abbreviation to its expansion, spelt out on first use in explanations and documents."""
 
     def fact_names(self) -> tuple[str, ...]:
         return tuple(self.facts)

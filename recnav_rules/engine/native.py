@@ -1,0 +1,50 @@
+"""The native engine: the generated program first, the interpreter when the facts need a diagnosis.
+
+``NativeEngine.evaluate`` runs the policy's generated program (``codegen.py``). The program
+handles facts that are plainly valid; for anything else — an unknown name, a wrong type, a
+value out of range, facts that disagree — it returns None and the interpreter
+(``evaluator.py``), the reference implementation, evaluates the same facts: it either raises
+the full ``FactValidationError`` or, for facts that are valid in a less plain form (``17.0`` for
+an integer, a ``Mapping`` that is not a ``dict``), decides exactly as the program would have.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from recnav_rules.decision import Decision
+from recnav_rules.engine import codegen
+from recnav_rules.engine.evaluator import Evaluator
+
+__all__ = ["NativeEngine"]
+
+
+class NativeEngine:
+    """One policy's generated program with its interpreter. Immutable: share across threads."""
+
+    __slots__ = ("_floats", "interpreter", "program")
+
+    def __init__(self, interpreter: Evaluator) -> None:
+        self.interpreter = interpreter
+        self.program = codegen.build(interpreter.policy)
+        self._floats = _may_hold_floats(interpreter)
+
+    def evaluate(self, facts: Mapping[str, Any], as_of: dt.date, engine: str = "native") -> Decision:
+        interpreter = self.interpreter
+        interpreter.check_effective(as_of)
+        result = self.program(facts, as_of)
+        if result is None:
+            return interpreter.evaluate(facts, as_of, engine)
+        env, given, defaults, personal, notes, values, leaves = result
+        return interpreter.decide((env, given, defaults, personal, notes), values, as_of, engine, leaves, self._floats)
+
+
+def _may_hold_floats(interpreter: Evaluator) -> bool:
+    """Whether checked facts can hold a float (a ``number`` fact or record field)."""
+    for fact in interpreter.policy.facts.values():
+        spec = fact.spec
+        if spec.type == "number" or any(sub.type == "number" for sub in spec.fields.values()):
+            return True
+    return False
