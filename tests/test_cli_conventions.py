@@ -96,6 +96,9 @@ def test_services_as_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert set(rows[0]) == {"id", "name", "area", "offers", "for_whom", "limits", "source", "quote", "assumption"}
     code, text, _ = run(capsys, "services", "--area", "somerset")
     assert [line.split("\t")[0] for line in text.splitlines()] == [r["id"] for r in rows]
+    code, out, err = run(capsys, "services", "--area", "somrset")
+    assert (code, out) == (2, "")
+    assert one_error_line(err).startswith("recnav-rules: error: unknown area 'somrset' (did you mean 'somerset'?); areas: ")
 
 
 def test_test_command_as_json(capsys: pytest.CaptureFixture[str]) -> None:

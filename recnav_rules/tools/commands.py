@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recnav_rules.cli import UsageError, add_format_option, check_readable, check_writable, refuse_unless
-from recnav_rules.errors import PolicyError
 
 if TYPE_CHECKING:
     from recnav_rules.tools.case_reports import TimedResult
@@ -193,7 +192,9 @@ def _services(args: argparse.Namespace) -> int:
     if args.area is not None and args.area not in areas:
         from recnav_rules.errors import closest
 
-        raise PolicyError.at("<arguments>", None, None, "unknown-area", f"unknown area '{args.area}' (areas: {', '.join(areas)})", closest(args.area, areas))
+        near = closest(args.area, areas)
+        hint = f" (did you mean '{near}'?)" if near else ""
+        raise UsageError(f"unknown area '{args.area}'{hint}; areas: {', '.join(areas)}")
     services = directory.filter(area=args.area)
     if args.format == "json":
         rows = [{**dataclasses.asdict(s), "limits": list(s.limits)} for s in services]
