@@ -5,46 +5,84 @@
 
 Memory stays flat however long the input: items are read lazily, in chunks, and at most
 ``3 * jobs`` chunks are in flight at once. With ``jobs > 1`` a ``ProcessPoolExecutor`` runs the
-chunks; each worker loads the policy once (from its file, by ``file#id``, with the same GP
-practice register as the caller's) and, in the command, parses, evaluates and serialises whole
-chunks, so the main process only reads and writes lines. Results always come back in input
-order.
+chunks; each worker gets the policy once (pickled when the policy can be pickled, otherwise
+loaded from its file by ``file#id`` with the caller's GP practice register, and its digest
+checked) and, in the command, parses, evaluates and serialises whole chunks, so the main
+process only reads and writes lines. Results always come back in input order.
 
-A bad item never stops the run and is never lost: it becomes an error result with its 1-based
-line number. In the command, blank (whitespace-only) lines are skipped but counted, so the
-summary always adds up: ``lines in = decisions + errors + blank``.
+Nothing is lost and nothing stops the run: every item ends as a decision or as an error record
+with its 1-based line number, whatever happens inside (bad JSON, bad facts, an unexpected
+exception while deciding, a worker process that dies). Error records name the kind of problem
+and never repeat a value from the line, except what ``FactValidationError`` itself says (which
+never repeats a personal value); they are bounded in size (``MAX_PROBLEMS_REPORTED`` problems,
+then "and N more"). In the command, blank (whitespace-only) lines are skipped but counted, so
+the summary always adds up: ``lines in = decisions + errors + blank``.
+
+Outputs are written to a temporary file beside the final one and renamed into place when the
+run ends, so an interrupted run never leaves a half-written file under the final name; an
+output that is the input, the policy file or the other output is refused before anything is
+opened for writing. Workers ignore SIGINT (the main process handles it and reports how many
+lines were finished) and end by themselves within a second when the main process dies.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import itertools
 import json
 import os
+import pickle
+import signal
+import stat
 import sys
+import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any, BinaryIO, TextIO, TypeVar
 
 from recnav_rules.decision import Decision
 from recnav_rules.errors import FactValidationError, PolicyError
 from recnav_rules.policy import Policy
 
-__all__ = ["MAX_LINE_BYTES", "BatchResult", "evaluate_many", "run_batch_command"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "MAX_PROBLEMS_REPORTED",
+    "MAX_UNKNOWN_FACTS",
+    "BatchResult",
+    "decision_summary",
+    "evaluate_many",
+    "run_batch_command",
+]
 
 MAX_LINE_BYTES = 1024 * 1024
 """The longest input line the command accepts (newline excluded); longer lines are errors."""
 
+MAX_PROBLEMS_REPORTED = 20
+"""An error record lists at most this many problems, then says how many more there were."""
+
+MAX_UNKNOWN_FACTS = 100
+"""A referral with more fact names than this that the policy does not know is refused unchecked
+(checking each for a did-you-mean would make one hostile line cost seconds)."""
+
+MAX_ERROR_CHARS = 4000
+"""The longest ``error`` text an error record carries."""
+
 DEFAULT_CHUNK_SIZE = 500
 _IN_FLIGHT_PER_JOB = 3
 _SKIP_BLOCK = 64 * 1024
+_MAX_POOL_RESTARTS = 8
+_PARENT_POLL_SECONDS = 0.5
 
-T = TypeVar("T")
+T = TypeVar("T", bound=tuple[int, Any])
 R = TypeVar("R")
 
 
@@ -56,12 +94,18 @@ class BatchResult:
     completeness, reason rule ids, missing facts, signposts, next steps, as-of date, policy
     id/version/digest and facts digest (the full ``Decision.to_dict()``, trace included, when
     evaluated with ``trace=True``). ``error`` is a one-line message when the item could not be
-    decided (not a mapping, or bad facts).
+    decided; ``kind`` says why (``json``, ``not-object``, ``too-long``, ``facts``,
+    ``too-many-unknown-facts``, ``internal``); ``problems`` holds the bad fields as data
+    (``field``, ``message``, ``suggestion``), at most ``MAX_PROBLEMS_REPORTED`` of them, and
+    ``more`` how many were left out.
     """
 
     line: int
     decision_dict: dict[str, Any] | None = None
     error: str | None = None
+    kind: str | None = None
+    problems: tuple[dict[str, Any], ...] = ()
+    more: int = 0
 
     @property
     def ok(self) -> bool:
@@ -69,14 +113,25 @@ class BatchResult:
         return self.error is None
 
     def to_record(self) -> dict[str, Any]:
-        """The batch output record: ``{"line": N, ...decision}`` or ``{"line": N, "error": ...}``."""
+        """The batch output record: ``{"line": N, ...decision}`` or ``{"line": N, "error": ..., "kind": ...}``."""
         if self.error is not None:
-            return {"line": self.line, "error": self.error}
+            record: dict[str, Any] = {"line": self.line, "error": self.error, "kind": self.kind or "error"}
+            if self.problems:
+                record["problems"] = list(self.problems)
+            if self.more:
+                record["more"] = self.more
+            return record
         return {"line": self.line, **(self.decision_dict or {})}
 
     def to_json(self) -> str:
-        """``to_record()`` as one line of JSON."""
-        return json.dumps(self.to_record(), ensure_ascii=False)
+        """``to_record()`` as one line of JSON (UTF-8 safe: a lone surrogate is written escaped)."""
+        record = self.to_record()
+        text = json.dumps(record, ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = json.dumps(record, ensure_ascii=True)
+        return text
 
 
 def decision_summary(decision: Decision, *, trace: bool = False) -> dict[str, Any]:
@@ -107,45 +162,106 @@ class _Rejected:
     """An input line rejected before parsing (too long); carried through in order."""
 
     message: str
+    kind: str
 
 
-def _decide_facts(policy: Policy, line: int, facts: object, as_of: dt.date, trace: bool) -> BatchResult:
+def _fact_error(line: int, exc: FactValidationError) -> BatchResult:
+    problems = exc.problems
+    shown = problems[:MAX_PROBLEMS_REPORTED]
+    more = len(problems) - len(shown)
+    count = len(problems)
+    text = f"{count:,} bad fact{'s' if count > 1 else ''}: " + "; ".join(p.render() for p in shown)
+    if more:
+        text += f"; and {more:,} more"
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[: MAX_ERROR_CHARS - 20] + " ... (shortened)"
+    return BatchResult(line, error=text, kind="facts", problems=tuple(p.to_dict() for p in shown), more=more)
+
+
+def _internal_error(line: int, exc: BaseException) -> BatchResult:
+    """An unexpected exception while deciding one line: its type and a generic message only
+    (an exception's text can hold a value from the line)."""
+    return BatchResult(
+        line,
+        error=f"internal error while deciding this line ({type(exc).__name__}); the line was not decided",
+        kind="internal",
+    )
+
+
+def _decide_facts(policy: Policy, known: frozenset[str], line: int, facts: object, as_of: dt.date, trace: bool) -> BatchResult:
     if not isinstance(facts, Mapping):
         got = "a list" if isinstance(facts, list) else type(facts).__name__
-        return BatchResult(line, error=f"facts must be a JSON object (a mapping), got {got}")
+        return BatchResult(line, error=f"facts must be a JSON object (a mapping), got {got}", kind="not-object")
     try:
+        unknown = sum(1 for name in facts if name not in known)
+        if unknown > MAX_UNKNOWN_FACTS:
+            return BatchResult(
+                line,
+                error=f"{unknown:,} fact names the policy does not know (more than {MAX_UNKNOWN_FACTS}); the line was not checked further",
+                kind="too-many-unknown-facts",
+            )
         decision = policy.evaluate(facts, as_of=as_of)
+        return BatchResult(line, decision_dict=decision_summary(decision, trace=trace))
     except FactValidationError as exc:
-        return BatchResult(line, error=str(exc))
-    return BatchResult(line, decision_dict=decision_summary(decision, trace=trace))
+        return _fact_error(line, exc)
+    except Exception as exc:  # noqa: BLE001  # one line never ends the run (RecursionError and MemoryError included)
+        return _internal_error(line, exc)
 
 
-def _parse_line(raw: bytes | _Rejected) -> tuple[object, str | None]:
-    """(facts, None) or (None, error message) for one raw input line."""
+def _parse_line(raw: bytes | _Rejected) -> tuple[object, _Rejected | None]:
+    """(facts, None) or (None, why) for one raw input line. Never raises."""
     if isinstance(raw, _Rejected):
-        return None, raw.message
+        return None, raw
     try:
         return json.loads(raw), None
     except json.JSONDecodeError as exc:
-        return None, f"not JSON: {exc.msg} at column {exc.colno}"
+        return None, _Rejected(f"not JSON: {exc.msg} at column {exc.colno}", "json")
     except UnicodeDecodeError:
-        return None, "not UTF-8 text"
+        return None, _Rejected("not UTF-8 text", "json")
     except RecursionError:
-        return None, "JSON nested too deeply"
+        return None, _Rejected("JSON nested too deeply", "json")
+    except ValueError:  # e.g. an integer of more digits than Python converts
+        return None, _Rejected("a JSON value cannot be read (a number too long?)", "json")
+    except Exception as exc:  # noqa: BLE001  # one line never ends the run
+        return None, _Rejected(f"the line cannot be read ({type(exc).__name__})", "json")
+
+
+def _known_facts(policy: Policy) -> frozenset[str]:
+    return frozenset(policy.compiled.facts)
 
 
 def _decide_mappings(policy: Policy, items: list[tuple[int, object]], as_of: dt.date, trace: bool) -> list[BatchResult]:
-    return [_decide_facts(policy, line, facts, as_of, trace) for line, facts in items]
+    known = _known_facts(policy)
+    return [_decide_facts(policy, known, line, facts, as_of, trace) for line, facts in items]
+
+
+def _serialise(result: BatchResult) -> tuple[bool, str]:
+    try:
+        return not result.ok, result.to_json()
+    except Exception as exc:  # noqa: BLE001  # a decision that cannot be written is an error record
+        return True, _internal_error(result.line, exc).to_json()
 
 
 def _decide_lines(policy: Policy, items: list[tuple[int, bytes | _Rejected]], as_of: dt.date, trace: bool) -> list[tuple[bool, str]]:
     """Parse, decide and serialise a chunk of input lines: (is_error, output JSON line)."""
+    known = _known_facts(policy)
     out: list[tuple[bool, str]] = []
     for line, raw in items:
         facts, problem = _parse_line(raw)
-        result = BatchResult(line, error=problem) if problem is not None else _decide_facts(policy, line, facts, as_of, trace)
-        out.append((not result.ok, result.to_json()))
+        if problem is not None:
+            result = BatchResult(line, error=problem.message, kind=problem.kind)
+        else:
+            result = _decide_facts(policy, known, line, facts, as_of, trace)
+        out.append(_serialise(result))
     return out
+
+
+def _mapping_failed(line: int, why: str) -> BatchResult:
+    return BatchResult(line, error=why, kind="internal")
+
+
+def _line_failed(line: int, why: str) -> tuple[bool, str]:
+    return True, _mapping_failed(line, why).to_json()
 
 
 # --- worker processes ------------------------------------------------------------------------------
@@ -158,18 +274,54 @@ class WorkerError(RuntimeError):
     """A worker process could not load the same policy as the caller."""
 
 
-def _start_worker(target: str, register: Any, digest: str) -> None:
-    """Process-pool initializer: load the policy once per worker process."""
-    global _worker_policy, _worker_problem
-    from recnav_rules.policies.registry import load_policy
+@dataclass(frozen=True, slots=True)
+class _PolicySource:
+    """How a worker gets the caller's policy: its pickle when it pickles, else file#id + register."""
 
+    digest: str
+    pickled: bytes | None = None
+    target: str | None = None
+    register: Any = None
+
+
+def _policy_source(policy: Policy) -> _PolicySource:
+    """Workers receive ``pickle.dumps(policy)`` when the policy pickles; until then (compiled
+    policies hold closures) they compile it from its file, and the digest is checked."""
     try:
-        policy = load_policy(target, register=register)
+        return _PolicySource(policy.digest, pickled=pickle.dumps(policy))
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        pass
+    if not Path(policy.file).is_file():
+        raise PolicyError.at(policy.file, None, None, "no-file", "jobs > 1 needs a policy loaded from a file; use jobs=1")
+    register = policy.compiled.reference_data.get("gp_practices")
+    return _PolicySource(policy.digest, target=f"{policy.file}#{policy.id}", register=register)
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(_PARENT_POLL_SECONDS)
+        if os.getppid() != parent:
+            os._exit(1)  # the main process is gone: nobody will read this worker's results
+
+
+def _start_worker(source: _PolicySource, parent: int) -> None:
+    """Process-pool initializer: ignore SIGINT (the main process handles it), end with the
+    parent, and get the policy once per worker process."""
+    global _worker_policy, _worker_problem
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent,), name="recnav-parent-watch", daemon=True).start()
+    try:
+        if source.pickled is not None:
+            policy: Policy = pickle.loads(source.pickled)  # bytes this library made in the parent
+        else:
+            from recnav_rules.policies.registry import load_policy
+
+            policy = load_policy(str(source.target), register=source.register)
     except PolicyError as exc:  # reported on the first chunk: an initializer error only breaks the pool
         _worker_problem = str(exc)
         return
-    if policy.digest != digest:
-        _worker_problem = f"{target}: the policy file changed while the batch was starting"
+    if policy.digest != source.digest:
+        _worker_problem = f"{source.target}: the policy file changed while the batch was starting"
         return
     _worker_policy = policy
 
@@ -203,38 +355,61 @@ def _run(
     *,
     local: Callable[[Policy, list[T], dt.date, bool], list[R]],
     remote: Callable[[list[T], dt.date, bool], list[R]],
+    failed: Callable[[int, str], R],
     as_of: dt.date,
     jobs: int,
     trace: bool,
     chunk_size: int,
 ) -> Generator[R, None, None]:
-    """Apply ``local`` (in this process) or ``remote`` (in ``jobs`` workers) chunk by chunk, in order."""
+    """Apply ``local`` (in this process) or ``remote`` (in ``jobs`` workers) chunk by chunk, in order.
+
+    A chunk whose worker process died, or whose results could not come back, gives ``failed``
+    results for its lines; the pool is restarted and the other chunks in flight are sent again.
+    """
     if jobs <= 1:
         for chunk in _chunks(items, chunk_size):
             yield from local(policy, chunk, as_of, trace)
         return
-    if not Path(policy.file).is_file():
-        raise PolicyError.at(policy.file, None, None, "no-file", "jobs > 1 needs a policy loaded from a file; use jobs=1")
-    target = f"{policy.file}#{policy.id}"
-    register = policy.compiled.reference_data.get("gp_practices")
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(target, register, policy.digest))
-    pending: deque[Future[list[R]]] = deque()
+    source = _policy_source(policy)
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(source, os.getpid()))
+
+    pool = new_pool()
+    restarts = 0
+    pending: deque[tuple[list[T], Future[list[R]]]] = deque()
+
+    def collect() -> list[R]:
+        nonlocal pool, restarts
+        chunk, future = pending.popleft()
+        try:
+            return future.result()
+        except WorkerError as exc:
+            raise PolicyError.at(policy.file, None, None, "worker", f"a worker could not load the policy: {exc}") from None
+        except BrokenProcessPool:
+            restarts += 1
+            if restarts > _MAX_POOL_RESTARTS:
+                raise PolicyError.at(
+                    policy.file, None, None, "worker", f"worker processes died {restarts} times; the run was stopped"
+                ) from None
+            pool.shutdown(wait=True, cancel_futures=True)
+            pool = new_pool()
+            again = [(c, pool.submit(remote, c, as_of, trace)) for c, _ in pending]
+            pending.clear()
+            pending.extend(again)
+            return [failed(item[0], "a worker process ended while deciding this part of the input; the line was not decided") for item in chunk]
+        except Exception as exc:  # noqa: BLE001  # results that could not come back: error records, not the end
+            return [failed(item[0], f"internal error while deciding this line ({type(exc).__name__}); the line was not decided") for item in chunk]
+
     try:
         for chunk in _chunks(items, chunk_size):
-            pending.append(pool.submit(remote, chunk, as_of, trace))
+            pending.append((chunk, pool.submit(remote, chunk, as_of, trace)))
             if len(pending) >= jobs * _IN_FLIGHT_PER_JOB:
-                yield from _collect(pending.popleft(), policy)
+                yield from collect()
         while pending:
-            yield from _collect(pending.popleft(), policy)
+            yield from collect()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _collect(future: Future[list[R]], policy: Policy) -> list[R]:
-    try:
-        return future.result()
-    except WorkerError as exc:
-        raise PolicyError.at(policy.file, None, None, "worker", f"a worker could not load the policy: {exc}") from None
 
 
 def _check_jobs(jobs: int, chunk_size: int) -> int:
@@ -259,16 +434,16 @@ def evaluate_many(
     ``facts`` may be any iterable, endless included: it is consumed lazily, ``chunk_size``
     items at a time, and at most ``3 * jobs`` chunks are in flight. ``jobs`` is the number of
     worker processes (1: this process; 0: one per core). ``as_of`` defaults to today, fixed once
-    for the whole run. An item that is not a mapping, or whose facts are bad, gives a result
-    with ``error`` set; it never raises. Raises ``ValueError`` at once for a negative ``jobs`` or
-    a ``chunk_size`` below 1, and ``PolicyError`` (when iterated) if workers cannot load the
-    policy from its file.
+    for the whole run. An item that is not a mapping, whose facts are bad, or whose evaluation
+    raises anything at all gives a result with ``error`` set; it never raises. Raises
+    ``ValueError`` at once for a negative ``jobs`` or a ``chunk_size`` below 1, and
+    ``PolicyError`` (when iterated) if workers cannot load the policy from its file.
     """
     jobs = _check_jobs(jobs, chunk_size)
     day = as_of if as_of is not None else dt.date.today()
     numbered = enumerate(facts, start=1)
     return _run(
-        policy, numbered, local=_decide_mappings, remote=_worker_mappings,
+        policy, numbered, local=_decide_mappings, remote=_worker_mappings, failed=_mapping_failed,
         as_of=day, jobs=jobs, trace=trace, chunk_size=chunk_size,
     )
 
@@ -296,7 +471,7 @@ def _read_lines(stream: BinaryIO, counts: _Counts, source: str) -> Iterator[tupl
             if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
                 while (rest := stream.readline(_SKIP_BLOCK)) and not rest.endswith(b"\n"):
                     pass
-                yield counts.lines, _Rejected(f"line longer than {MAX_LINE_BYTES} bytes")
+                yield counts.lines, _Rejected(f"line longer than {MAX_LINE_BYTES} bytes", "too-long")
             elif raw.isspace():
                 counts.blank += 1
             else:
@@ -306,15 +481,88 @@ def _read_lines(stream: BinaryIO, counts: _Counts, source: str) -> Iterator[tupl
 
 
 def _open_input(source: str) -> BinaryIO:
+    """The input stream: standard input for '-', else a regular file or a pipe (never a device
+    or a directory, which would never end or cannot be read)."""
     if source == "-":
         buffer: BinaryIO | None = getattr(sys.stdin, "buffer", None)
         if buffer is None:
             raise PolicyError.at("<stdin>", None, None, "unreadable", "standard input is not a byte stream")
         return buffer
     try:
+        mode = os.stat(source).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+            kind = "a directory" if stat.S_ISDIR(mode) else "a device or socket"
+            raise PolicyError.at(source, None, None, "not-a-file", f"cannot read: {kind}, not a file")
         return Path(source).open("rb")
     except OSError as exc:
         raise PolicyError.at(source, None, None, "unreadable", f"cannot read: {exc.strerror or exc}") from None
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, symlinks followed; None when there is none."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _stdin_identity() -> tuple[int, int] | None:
+    try:
+        found = os.fstat(sys.stdin.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return (found.st_dev, found.st_ino) if stat.S_ISREG(found.st_mode) else None
+
+
+def _refuse_clobbering(source: str, outputs: dict[str, str], policy_file: str) -> None:
+    """An output may not be the input, the policy file or the other output (same device and
+    inode, through symlinks too; or the same resolved path when it does not exist yet)."""
+    protected: dict[str, tuple[tuple[int, int] | None, str]] = {
+        "the input": (_stdin_identity() if source == "-" else _identity(source), "" if source == "-" else os.path.realpath(source)),
+        "the policy file": (_identity(policy_file), os.path.realpath(policy_file)),
+    }
+    seen: dict[str, tuple[tuple[int, int] | None, str]] = {}
+    for option, path in outputs.items():
+        ident, real = _identity(path), os.path.realpath(path)
+        for what, (other_ident, other_real) in [*protected.items(), *seen.items()]:
+            if (ident is not None and ident == other_ident) or (real and real == other_real):
+                raise PolicyError.at(path, None, None, "usage", f"{option} would overwrite {what}; give another file")
+        seen[f"the {option} file"] = (ident, real)
+
+
+class _Output:
+    """One output file, written to a temporary file in the same folder and renamed into place
+    by ``commit()``; ``discard()`` removes the temporary file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if os.path.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, "it is a folder", path)
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, self.temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
+        try:
+            existing = os.stat(path)
+            os.chmod(self.temporary, stat.S_IMODE(existing.st_mode))
+        except OSError:
+            pass
+        self.handle: TextIO = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+
+    def commit(self) -> None:
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.replace(self.temporary, self.path)
+
+    def discard(self) -> None:
+        try:
+            self.handle.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(self.temporary)
+        except OSError:
+            pass
 
 
 def _progress(counts: _Counts, final: bool = False) -> None:
@@ -323,17 +571,31 @@ def _progress(counts: _Counts, final: bool = False) -> None:
     sys.stderr.flush()
 
 
+class _Terminated(BaseException):
+    """SIGTERM arrived: stop like SIGINT, cleanly."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated
+
+
 def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
-    """``recnav-rules evaluate --policy ID --batch IN.jsonl [--out OUT.jsonl] [--errors E.jsonl] [--jobs N] [--trace]``.
+    """``recnav-rules evaluate --policy ID --batch IN.jsonl [--out OUT.jsonl] [--errors E.jsonl] [--jobs N] [--trace] [--fail-on-error]``.
 
     Writes one JSON decision per input line to ``--out`` (default: standard output), in input
     order, each with ``"line": N``; bad lines (invalid JSON or UTF-8, not an object, bad facts,
-    longer than 1 MiB) go to ``--errors`` (default ``OUT.jsonl.errors.jsonl``, or standard error
-    when decisions go to standard output) as ``{"line": N, "error": "..."}``. Blank lines are
-    skipped and counted. Ends with one summary line on standard error,
-    ``lines in: N, decisions: D, errors: E, blank: B`` (N = D + E + B), and a progress counter
-    before it when standard error is a terminal. Returns 0, or 1 when an output file cannot be
-    written; raises ``PolicyError`` (exit 2) when the input cannot be read or the options are bad.
+    longer than 1 MiB, or an unexpected failure while deciding) go to ``--errors`` (default
+    ``OUT.jsonl.errors.jsonl``, or standard error when decisions go to standard output) as
+    ``{"line": N, "error": "...", "kind": "..."}``. Blank lines are skipped and counted. Ends
+    with one summary line on standard error, ``lines in: N, decisions: D, errors: E, blank: B``
+    (N = D + E + B), and a progress counter before it when standard error is a terminal.
+
+    Exit status: 0 when every line was read and ended as a decision or an error record (bad
+    lines included, unless ``--fail-on-error``: then 1 when there was any); 1 when writing an
+    output fails part-way (a full disk); 2 (``PolicyError``) when the input cannot be read, an
+    output cannot be created, or the options are bad (an output that is the input, the policy
+    or the other output); 130 on SIGINT and 143 on
+    SIGTERM, after a line saying how many lines were finished (no output file is left).
     """
     engine = getattr(args, "engine", "native")
     if engine != "native":
@@ -344,25 +606,28 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
     as_of: dt.date = args.as_of if args.as_of is not None else dt.date.today()
     to_stdout = args.out in (None, "-")
     errors_path: str | None = args.errors or (None if to_stdout else f"{args.out}.errors.jsonl")
+    files = {name: path for name, path in (("--out", args.out), ("--errors", errors_path)) if path not in (None, "-")}
+    _refuse_clobbering(args.batch, files, policy.file)
     stream = _open_input(args.batch)
-    handles: list[TextIO] = []
+    outputs: dict[str, _Output] = {}
+    counts = _Counts()
+    previous_sigterm: Any = None
+    in_main_thread = threading.current_thread() is threading.main_thread()
     try:
         try:
-            out = sys.stdout if to_stdout else Path(args.out).open("w", encoding="utf-8")
-            if out is not sys.stdout:
-                handles.append(out)
-            errors = sys.stderr if errors_path in (None, "-") else Path(str(errors_path)).open("w", encoding="utf-8")
-            if errors is not sys.stderr:
-                handles.append(errors)
-        except OSError as exc:
-            sys.stderr.write(f"recnav-rules: cannot write {exc.filename}: {exc.strerror or exc}\n")
-            return 1
-        counts = _Counts()
+            for name, path in files.items():
+                outputs[name] = _Output(path)
+        except OSError as exc:  # bad input, like a missing input file (the CLI's convention)
+            raise PolicyError.at(path, None, None, "unwritable", f"cannot write: {exc.strerror or exc}") from None
+        out = outputs["--out"].handle if "--out" in outputs else sys.stdout
+        errors = outputs["--errors"].handle if "--errors" in outputs else sys.stderr
+        if in_main_thread:
+            previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
         show = sys.stderr.isatty() and errors is not sys.stderr
         next_tick = counts.started + 0.5
         results = _run(
             policy, _read_lines(stream, counts, args.batch), local=_decide_lines, remote=_worker_lines,
-            as_of=as_of, jobs=jobs, trace=args.trace, chunk_size=DEFAULT_CHUNK_SIZE,
+            failed=_line_failed, as_of=as_of, jobs=jobs, trace=args.trace, chunk_size=DEFAULT_CHUNK_SIZE,
         )
         done = 0
         try:
@@ -377,8 +642,11 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
                 if show and done % 1000 == 0 and time.monotonic() >= next_tick:
                     _progress(counts)
                     next_tick = time.monotonic() + 0.5
-            for handle in handles:
-                handle.flush()
+            for name in ("--errors", "--out"):
+                if name in outputs:
+                    outputs.pop(name).commit()
+            if out is sys.stdout:
+                sys.stdout.flush()
         except BrokenPipeError:
             raise  # the reader went away (``| head``): the command line ends quietly
         except OSError as exc:
@@ -389,12 +657,22 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
         if show:
             _progress(counts, final=True)
         sys.stderr.write(counts.summary() + "\n")
+        if getattr(args, "fail_on_error", False) and counts.errors:
+            return 1
         return 0
+    except (KeyboardInterrupt, _Terminated) as exc:
+        finished = counts.decisions + counts.errors
+        signal_name = "SIGTERM" if isinstance(exc, _Terminated) else "SIGINT"
+        sys.stderr.write(
+            f"recnav-rules: interrupted ({signal_name}) after {finished:,} lines finished "
+            f"({counts.decisions:,} decisions, {counts.errors:,} errors) of {counts.lines:,} read; "
+            "no output file was written: run again to produce them\n"
+        )
+        return 143 if isinstance(exc, _Terminated) else 130
     finally:
+        if in_main_thread and previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+        for output in outputs.values():
+            output.discard()
         if args.batch != "-":
             stream.close()
-        for handle in handles:
-            try:
-                handle.close()
-            except OSError:
-                pass

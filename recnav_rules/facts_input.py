@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 from recnav_rules.engine.source import DEFAULT_LIMITS, load_yaml_text
@@ -45,14 +43,7 @@ def parse_facts_text(text: str, name: str) -> dict[str, Any]:
 
 def read_facts(path: str) -> dict[str, Any]:
     """Facts from a file path, or from standard input when ``path`` is '-'."""
-    if path == "-":
-        return parse_facts_text(sys.stdin.read(), "<stdin>")
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise PolicyError.at(path, None, None, "unreadable", f"cannot read facts file: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PolicyError.at(path, None, None, "encoding", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    return parse_facts_text(text, path)
+    from recnav_rules._io import read_text_bounded
+
+    text = read_text_bounded(path, DEFAULT_LIMITS.max_bytes, what="facts file")
+    return parse_facts_text(text, "<stdin>" if path == "-" else path)

@@ -6,6 +6,7 @@ import dataclasses
 import io
 import itertools
 import json
+import pickle
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 import recnav_rules
+from recnav_rules import batch
 from recnav_rules.batch import MAX_LINE_BYTES, BatchResult, evaluate_many
 from recnav_rules.cli import main
 from tests.conftest import AS_OF, BASELINE, SOMERSET_PRACTICE
@@ -96,7 +98,8 @@ def test_bad_items_become_errors_not_exceptions(hiu: recnav_rules.Policy, jobs: 
     assert results[3].error == "facts must be a JSON object (a mapping), got a list"
     assert "age" in (results[5].error or "")
     assert all(r.decision_dict is None for r in results if not r.ok)
-    assert json.loads(results[2].to_json()) == {"line": 3, "error": results[2].error}
+    assert json.loads(results[2].to_json()) == {"line": 3, "error": results[2].error, "kind": "not-object"}
+    assert results[5].kind == "facts" and results[5].problems[0]["field"] == "age"
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -131,16 +134,36 @@ def test_bad_options_raise_at_once(hiu: recnav_rules.Policy, kwargs: dict[str, i
         evaluate_many(hiu, [BASELINE], **kwargs)  # type: ignore[arg-type]
 
 
-def test_parallel_run_needs_a_policy_file(hiu: recnav_rules.Policy) -> None:
+def _unpicklable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the policy refuse to pickle, as compiled policies holding closures once did."""
+
+    def refuse(value: object, *args: object, **kwargs: object) -> bytes:
+        raise TypeError("cannot pickle")
+
+    monkeypatch.setattr(batch.pickle, "dumps", refuse)
+
+
+def test_workers_receive_the_pickled_policy_when_it_pickles(hiu: recnav_rules.Policy) -> None:
+    detached = recnav_rules.Policy(dataclasses.replace(hiu.compiled, file="<memory>"))
+    try:
+        pickle.dumps(detached)
+    except (TypeError, AttributeError):
+        pytest.skip("policies do not pickle yet: workers compile them from the file")
+    results = list(evaluate_many(detached, [BASELINE, {"agee": 1}], as_of=AS_OF, jobs=2))
+    assert [r.ok for r in results] == [True, False]
+
+
+def test_parallel_run_without_pickling_needs_a_policy_file(hiu: recnav_rules.Policy, monkeypatch: pytest.MonkeyPatch) -> None:
+    _unpicklable(monkeypatch)
     detached = recnav_rules.Policy(dataclasses.replace(hiu.compiled, file="<memory>"))
     assert [r.ok for r in evaluate_many(detached, [BASELINE], as_of=AS_OF)] == [True]
     with pytest.raises(recnav_rules.PolicyError, match="needs a policy loaded from a file"):
         list(evaluate_many(detached, [BASELINE], as_of=AS_OF, jobs=2))
 
 
-def test_workers_refuse_a_policy_file_that_changed(tmp_path: Path, hiu: recnav_rules.Policy) -> None:
+def test_workers_refuse_a_policy_file_that_changed(tmp_path: Path, hiu: recnav_rules.Policy, monkeypatch: pytest.MonkeyPatch) -> None:
+    _unpicklable(monkeypatch)
     copy = tmp_path / "bnssg.yaml"
-    # a comment makes the bytes differ, or the registry's cache hands back the built-in policy
     copy.write_text(Path(hiu.file).read_text(encoding="utf-8") + "# a copy\n", encoding="utf-8")
     policy = recnav_rules.load_policy(f"{copy}#bnssg-hiu-pilot")
     text = copy.read_text(encoding="utf-8")
@@ -191,6 +214,7 @@ def test_batch_command_accounts_for_every_line(tmp_path: Path, capsys: pytest.Ca
     assert "age" in messages[2]
     assert messages[3] == "not UTF-8 text"
     assert messages[4] == f"line longer than {MAX_LINE_BYTES} bytes"
+    assert [e["kind"] for e in errors] == ["json", "not-object", "facts", "json", "too-long"]
     # nothing lost: every non-blank line is in exactly one of the two files
     assert sorted([d["line"] for d in decided] + [e["line"] for e in errors]) == [1, 2, 4, 5, 6, 8, 9, 10]
 
@@ -228,7 +252,7 @@ def test_batch_to_standard_output_with_errors_on_standard_error(tmp_path: Path, 
     [record] = [json.loads(line) for line in captured.out.splitlines()]
     assert record["line"] == 1 and record["outcome"] == "accept"
     err_lines = captured.err.splitlines()
-    assert json.loads(err_lines[0]) == {"line": 2, "error": "facts must be a JSON object (a mapping), got a list"}
+    assert json.loads(err_lines[0]) == {"line": 2, "error": "facts must be a JSON object (a mapping), got a list", "kind": "not-object"}
     assert err_lines[-1] == "lines in: 2, decisions: 1, errors: 1, blank: 0"
 
 
@@ -253,18 +277,20 @@ def test_empty_input_gives_zero_counts(tmp_path: Path, capsys: pytest.CaptureFix
 def test_batch_input_that_cannot_be_read(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main([*BATCH, str(tmp_path / "missing.jsonl")]) == 2
     err = capsys.readouterr().err
-    assert "cannot read" in err and err.count("\n") == 1
+    assert "missing.jsonl" in err and err.count("\n") == 1
     assert main([*BATCH, str(tmp_path)]) == 2  # a directory
-    assert "cannot read" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert str(tmp_path) in err and err.count("\n") == 1
 
 
 def test_batch_output_that_cannot_be_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps(BASELINE) + "\n", encoding="utf-8")
-    assert main([*BATCH, str(source), "--out", str(tmp_path / "no" / "such" / "dir.jsonl")]) == 1
+    assert main([*BATCH, str(source), "--out", str(tmp_path / "no" / "such" / "dir.jsonl")]) == 2
     assert "cannot write" in capsys.readouterr().err
-    assert main([*BATCH, str(source), "--out", str(tmp_path / "ok.jsonl"), "--errors", str(tmp_path)]) == 1
+    assert main([*BATCH, str(source), "--out", str(tmp_path / "ok.jsonl"), "--errors", str(tmp_path)]) == 2
     assert "cannot write" in capsys.readouterr().err
+    assert not (tmp_path / "ok.jsonl").exists()
 
 
 def test_batch_rejects_negative_jobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

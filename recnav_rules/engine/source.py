@@ -205,17 +205,7 @@ def load_yaml_text(text: str, file: str = "<string>", limits: Limits = DEFAULT_L
 
 def load_yaml_file(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> LocatedDocument:
     """Read and parse a YAML or JSON file with positions. Raises PolicyError."""
-    name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise PolicyError.at(name, None, None, "unreadable", f"cannot read file: {exc.strerror}") from None
-    if len(raw) > limits.max_bytes:
-        raise PolicyError.at(
-            name, None, None, "too-large", f"file is larger than {limits.max_bytes} bytes"
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PolicyError.at(name, None, None, "encoding", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    return load_yaml_text(text, name, limits)
+    from recnav_rules._io import read_text_bounded
+
+    text = read_text_bounded(path, limits.max_bytes)
+    return load_yaml_text(text, str(path), limits)

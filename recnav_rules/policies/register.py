@@ -129,12 +129,15 @@ class PracticeRegister:
         return f"PracticeRegister({self.name!r}, as_of={self.as_of.isoformat()}, practices={len(self)})"
 
 
+MAX_REFERENCE_BYTES = 64 * 1024 * 1024
+"""The largest register or membership file read (the national epraccur extract is about 4 MB)."""
+
+
 def _read(path: str | Path) -> tuple[bytes, str]:
+    from recnav_rules._io import read_bounded
+
     name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise PolicyError.at(name, None, None, "unreadable", f"cannot read file: {exc.strerror}") from None
+    raw = read_bounded(path, MAX_REFERENCE_BYTES)
     if not raw.strip():
         raise PolicyError.at(name, 1, 1, "empty", "the file is empty")
     try:

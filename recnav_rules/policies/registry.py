@@ -3,16 +3,24 @@
 Built-in policies are the YAML files shipped with the package. Third-party packages add theirs
 through the entry-point group ``recnav_rules.policies``: each entry point names a callable
 that returns a path, or an iterable of paths, to policy files (or is itself such a path
-string). Compiled policies are cached by the sha256 of the file's bytes and of the reference
-data they were compiled with, so a changed file is recompiled and an unchanged one never is.
+string). Compiled policies are cached by the file's name, the sha256 of its bytes and everything
+about the reference data that a decision records, so a changed file is recompiled and an
+unchanged one never is.
+
+Built-in ids are looked up before any plug-in is loaded, so a broken plug-in cannot stop a
+built-in policy from loading; a plug-in cannot take an id that a built-in (or an earlier
+plug-in) already has; a plug-in that raises (or calls ``sys.exit``) is named by its entry point,
+never by echoing its exception text.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import threading
-from collections.abc import Iterable, Iterator
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -23,15 +31,31 @@ from recnav_rules.decision import Signpost
 from recnav_rules.engine.compiler import compile_document
 from recnav_rules.engine.model import CompiledPolicy
 from recnav_rules.engine.source import load_yaml_text
-from recnav_rules.errors import PolicyError, closest
+from recnav_rules.errors import PolicyError, PolicyProblem, closest
 from recnav_rules.policy import Policy
 
-__all__ = ["ENTRY_POINT_GROUP", "PolicyInfo", "compile_file", "list_policies", "load_policy", "policy_files"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "MAX_CACHED_FILES",
+    "PluginWarning",
+    "PolicyInfo",
+    "compile_file",
+    "list_policies",
+    "load_policy",
+    "plugin_problems",
+    "policy_files",
+]
 
 ENTRY_POINT_GROUP = "recnav_rules.policies"
+MAX_CACHED_FILES = 256
+_MAX_PLUGIN_FILES = 1000
 
 _lock = threading.Lock()
-_compiled: dict[tuple[str, str, str], tuple[Policy, ...]] = {}
+_compiled: dict[tuple[str, ...], tuple[Policy, ...]] = {}
+
+
+class PluginWarning(UserWarning):
+    """A plug-in was left out: it could not be loaded, or its policies could not be used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,22 +70,105 @@ class PolicyInfo:
     """``builtin``, or ``plugin:<entry point name>``."""
 
 
-def _plugin_files() -> Iterator[tuple[Path, str]]:
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
+@dataclass(frozen=True, slots=True)
+class _Plugins:
+    """What the plug-ins offer: their files, and the plug-ins that could not be loaded."""
+
+    files: tuple[tuple[Path, str], ...]
+    broken: tuple[PolicyProblem, ...]
+
+
+def _plugin_problem(name: str, message: str) -> PolicyProblem:
+    return PolicyProblem(f"<plug-in {name}>", None, None, "plugin", message)
+
+
+class _BadPluginResult(Exception):
+    """A plug-in gave something other than paths (the message names no value)."""
+
+
+def _plugin_paths(found: object) -> list[Path]:
+    """The paths one plug-in gave; ``_BadPluginResult`` for anything else."""
+    if isinstance(found, str | Path):
+        return [Path(found)]
+    if found is None or isinstance(found, bytes | int | float | bool) or not isinstance(found, Iterable):
+        raise _BadPluginResult(f"returned {type(found).__name__}, not a path or an iterable of paths")
+    paths: list[Path] = []
+    for item in itertools.islice(found, _MAX_PLUGIN_FILES + 1):
+        if not isinstance(item, str | Path):
+            raise _BadPluginResult(f"gave a {type(item).__name__} among its paths, not a path")
+        paths.append(Path(item))
+    if len(paths) > _MAX_PLUGIN_FILES:
+        raise _BadPluginResult(f"gave more than {_MAX_PLUGIN_FILES} policy files")
+    return paths
+
+
+def _plugins() -> _Plugins:
+    """Load every plug-in. A broken one is reported by its entry-point name, never by echoing
+    its exception text (which can hold anything), and never stops the others or the built-ins.
+    ``sys.exit`` inside a plug-in is caught too."""
+    files: list[tuple[Path, str]] = []
+    broken: list[PolicyProblem] = []
+    try:
+        entries = list(entry_points(group=ENTRY_POINT_GROUP))
+    except Exception as exc:  # noqa: BLE001  # broken installed metadata must not break the built-ins
+        return _Plugins((), (_plugin_problem("*", f"plug-ins could not be listed ({type(exc).__name__})"),))
+    for entry in entries:
+        name = str(getattr(entry, "name", "?"))
         try:
             target: Any = entry.load()
             found = target() if callable(target) else target
-        except Exception as exc:  # noqa: BLE001  # a broken plug-in must not break the built-ins
-            raise PolicyError.at(f"<entry point {entry.name}>", None, None, "plugin", f"cannot load plug-in: {exc}") from None
-        paths: Iterable[Any] = [found] if isinstance(found, str | Path) else found
-        for path in paths:
-            yield Path(path), f"plugin:{entry.name}"
+            paths = _plugin_paths(found)
+        except _BadPluginResult as exc:
+            broken.append(_plugin_problem(name, f"plug-in '{name}' {exc}"))
+            continue
+        except (Exception, SystemExit) as exc:  # noqa: BLE001  # a broken plug-in must not break the built-ins
+            broken.append(_plugin_problem(name, f"plug-in '{name}' could not be loaded ({type(exc).__name__})"))
+            continue
+        files.extend((path, f"plugin:{name}") for path in paths)
+    return _Plugins(tuple(files), tuple(broken))
+
+
+def _builtin_files() -> list[tuple[Path, str]]:
+    return [(path, "builtin") for path in sorted(policies_dir().glob("*.yaml"))]
 
 
 def policy_files() -> list[tuple[Path, str]]:
-    """Every known policy file with its origin: the built-ins, then plug-ins."""
-    builtin = [(path, "builtin") for path in sorted(policies_dir().glob("*.yaml"))]
-    return builtin + list(_plugin_files())
+    """Every known policy file with its origin: the built-ins, then the plug-ins that load."""
+    return _builtin_files() + list(_plugins().files)
+
+
+def plugin_problems() -> list[PolicyProblem]:
+    """One problem per plug-in that could not be loaded, named by its entry point, or whose
+    policy file could not be compiled, or that reuses an id already taken (a built-in's
+    or an earlier plug-in's)."""
+    return _available(None)[1]
+
+
+def _available(register: Any) -> tuple[list[tuple[Policy, str, Path]], list[PolicyProblem]]:
+    """Every usable policy with its origin and file, built-ins first; and what went wrong."""
+    found: list[tuple[Policy, str, Path]] = []
+    seen: dict[str, str] = {}
+    for path, origin in _builtin_files():
+        for policy in compile_file(path, register=register):
+            found.append((policy, origin, path))
+            seen[policy.id] = origin
+    plugins = _plugins()
+    problems = list(plugins.broken)
+    for path, origin in plugins.files:
+        name = origin.removeprefix("plugin:")
+        try:
+            policies = compile_file(path, register=register)
+        except PolicyError as exc:
+            problems.append(_plugin_problem(name, f"plug-in '{name}' gave a policy file that cannot be used: {exc.problems[0].render()}"))
+            continue
+        for policy in policies:
+            taken = seen.get(policy.id)
+            if taken is not None:
+                problems.append(_plugin_problem(name, f"plug-in '{name}' policy '{policy.id}' ignored: the id is taken ({taken})"))
+                continue
+            found.append((policy, origin, path))
+            seen[policy.id] = origin
+    return found, problems
 
 
 def _reference(register: Any) -> dict[str, Any]:
@@ -87,18 +194,36 @@ def _services() -> tuple[Any, str]:
     return lookup, directory.digest
 
 
+def _register_key(register: Any) -> tuple[str, ...]:
+    """Everything about a register that a decision records or that can change one."""
+    info = register.info() if hasattr(register, "info") else {}
+    return (
+        str(getattr(register, "digest", "")),
+        str(info.get("as_of", getattr(register, "as_of", ""))),
+        str(info.get("name", getattr(register, "name", ""))),
+        str(info.get("origin", getattr(register, "origin", ""))),
+    )
+
+
 def compile_file(path: str | Path, *, register: Any = None) -> tuple[Policy, ...]:
-    """Compile every policy in one file (cached by content digest). Raises PolicyError."""
+    """Compile every policy in one file. Raises PolicyError.
+
+    Cached by every input that can change a decision or what it records: the file's name as
+    given (a policy records it), the sha256 of its bytes, the register's digest, as-of date,
+    name and origin, and the services directory's digest. The cache holds the most recent
+    ``MAX_CACHED_FILES`` files.
+    """
+    from recnav_rules._io import read_bounded
+    from recnav_rules.engine.source import DEFAULT_LIMITS
+
     name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise PolicyError.at(name, None, None, "unreadable", f"cannot read policy file: {exc.strerror}") from None
+    raw = read_bounded(path, DEFAULT_LIMITS.max_bytes, what="policy file")
     reference = _reference(register)
     services, services_digest = _services()
     key = (
+        name,
         hashlib.sha256(raw).hexdigest(),
-        str(reference["gp_practices"].digest),
+        *_register_key(reference["gp_practices"]),
         services_digest,
     )
     caching = not os.environ.get("RECNAV_RULES_NO_COMPILE_CACHE")  # set by mutation testing only
@@ -113,8 +238,11 @@ def compile_file(path: str | Path, *, register: Any = None) -> tuple[Policy, ...
     doc = load_yaml_text(text, name)
     compiled: list[CompiledPolicy] = compile_document(doc, services=services, reference=reference)
     policies = tuple(Policy(c) for c in compiled)
-    with _lock:
-        _compiled[key] = policies
+    if caching:
+        with _lock:
+            _compiled[key] = policies
+            while len(_compiled) > MAX_CACHED_FILES:
+                del _compiled[next(iter(_compiled))]
     return policies
 
 
@@ -143,18 +271,28 @@ def load_policy(target: str | Path, *, register: Any = None) -> Policy:
             raise PolicyError.at(file, None, None, "ambiguous", f"the file holds several policies ({listed}); add '#<id>' to the path")
         return policies[0]
     ids: list[str] = []
-    for path, _origin in policy_files():
+    for path, _origin in _builtin_files():  # built-ins never wait on, or depend on, plug-ins
         for policy in compile_file(path, register=register):
             if policy.id == text:
                 return policy
             ids.append(policy.id)
-    raise PolicyError.at("<policy id>", None, None, "unknown-policy", f"no policy with id '{text}'", closest(text, ids))
+    found, problems = _available(register)
+    for policy, _origin, _path in found:
+        if policy.id == text:
+            return policy
+        ids.append(policy.id)
+    unknown = PolicyProblem("<policy id>", None, None, "unknown-policy", f"no policy with id '{text}'", closest(text, ids))
+    raise PolicyError([unknown, *problems])
 
 
 def list_policies() -> list[PolicyInfo]:
-    """Every available policy, built-ins first, sorted by id within each origin."""
-    found: list[PolicyInfo] = []
-    for path, origin in policy_files():
-        for policy in sorted(compile_file(path), key=lambda p: p.id):
-            found.append(PolicyInfo(policy.id, policy.version, policy.title, str(path), origin))
-    return found
+    """Every available policy, built-ins first, sorted by id within each origin.
+
+    A plug-in that cannot be loaded, whose file cannot be compiled, or that reuses a taken id
+    is left out and named in a ``PluginWarning`` (``plugin_problems()`` lists them as data).
+    """
+    found, problems = _available(None)
+    for problem in problems:
+        warnings.warn(problem.message, PluginWarning, stacklevel=2)
+    ordered = sorted(found, key=lambda item: (item[1] != "builtin", item[1] if item[1] != "builtin" else "", item[0].id))
+    return [PolicyInfo(policy.id, policy.version, policy.title, str(path), origin) for policy, origin, path in ordered]
