@@ -75,7 +75,7 @@ def test_unknown_policy_and_missing_file(capsys: pytest.CaptureFixture[str], tmp
     assert "did you mean 'bnssg-hiu-pilot'" in err
     code, _, err = run(capsys, "evaluate", "--policy", "bnssg-hiu-pilot", str(tmp_path / "nope.json"))
     assert code == 2
-    assert err == f"recnav-rules: error: {tmp_path / 'nope.json'}: no such file\n"
+    assert err == f"recnav-rules: error: {tmp_path / 'nope.json'}: cannot read: no such file\n"
 
 
 def test_list(capsys: pytest.CaptureFixture[str]) -> None:

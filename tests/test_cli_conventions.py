@@ -62,7 +62,7 @@ def test_python_dash_m_runs_the_command(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["outcome"] == "accept"
     missing = subprocess.run([sys.executable, "-m", "recnav_rules", "validate", "nope.yaml"],
                              capture_output=True, text=True, check=False, cwd=tmp_path)
-    assert (missing.returncode, missing.stderr) == (2, "recnav-rules: error: nope.yaml: no such file\n")
+    assert (missing.returncode, missing.stderr) == (2, "recnav-rules: error: nope.yaml: cannot read: no such file\n")
 
 
 # --- --format on every command that prints results ---------------------------------------------------
