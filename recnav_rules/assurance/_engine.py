@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -36,9 +37,11 @@ __all__ = [
     "LocatedDocument",
     "Logic",
     "Node",
+    "Operand",
     "PathKey",
     "Ref",
     "TraceValues",
+    "Tri",
     "compile_policy_data",
     "conditions_of",
     "filter_holds",
@@ -67,12 +70,42 @@ def register_for(pcn_membership: str | None) -> Any:
     return builtin_register().with_pcn_membership(load_pcn_membership(pcn_membership))
 
 
-def compile_policy_data(policy: Mapping[str, Any], folder: str, *, register: Any = None) -> Policy:
-    """Compile one policy given as YAML data (a mutant) through the public loader.
+@functools.cache
+def _services() -> Any:
+    from recnav_rules.policies import registry
 
-    The data is written as a one-policy file in ``folder`` and loaded from there, so every
-    check a real policy meets is met. Raises PolicyError when the data is not a valid policy.
+    return registry._services()
+
+
+@functools.cache
+def _reference(register: Any) -> Any:
+    from recnav_rules.policies import registry
+
+    return registry._reference(register)
+
+
+def compile_policy_data(policy: Mapping[str, Any], folder: str, *, register: Any = None, file: str | None = None) -> Policy:
+    """Compile one policy given as YAML data (a mutant), with every check a real policy meets.
+
+    Fast path: the data goes straight to the engine's compiler (as if read from ``file``),
+    skipping a YAML round trip that costs two thirds of the time. Should the compiler's entry
+    point change, the data is written as a one-policy file in ``folder`` and loaded through
+    the public ``load_policy``. Raises PolicyError when the data is not a valid policy.
     """
+    try:
+        from recnav_rules.engine.compiler import compile_document
+
+        services, _ = _services()
+        doc = LocatedDocument(file or os.path.join(folder, "mutant.yaml"), {"policies": [dict(policy)]})
+        compiled = compile_document(doc, services=services, reference=_reference(register))
+    except (ImportError, TypeError, AttributeError):
+        return _compile_through_file(policy, folder, register)
+    if len(compiled) != 1:
+        return _compile_through_file(policy, folder, register)
+    return Policy(compiled[0])
+
+
+def _compile_through_file(policy: Mapping[str, Any], folder: str, register: Any) -> Policy:
     text = yaml.safe_dump({"policies": [dict(policy)]}, sort_keys=False, allow_unicode=True)
     handle, name = tempfile.mkstemp(suffix=".yaml", dir=folder)
     try:

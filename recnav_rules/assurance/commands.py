@@ -81,6 +81,23 @@ def _analyse(args: argparse.Namespace) -> int:
     return EXIT_FAIL if any(a.errors for a in analyses) else EXIT_OK
 
 
+def _diff(args: argparse.Namespace) -> int:
+    from recnav_rules.assurance._engine import register_for
+    from recnav_rules.assurance.diff import impact
+    from recnav_rules.policies.registry import load_policy
+
+    register = register_for(args.pcn_membership)
+    old, new = load_policy(args.old, register=register), load_policy(args.new, register=register)
+    report = impact(old, new, args.caseload, as_of=args.as_of or dt.date.today(), jobs=args.jobs)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    elif args.format == "markdown":
+        sys.stdout.write(report.markdown())
+    else:
+        sys.stdout.write(report.text())
+    return EXIT_OK
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     mutate = commands.add_parser("mutate", help="policy mutation testing: do the cases notice small changes?")
     mutate.add_argument("path", metavar="PATH", help="a policy file")
@@ -99,3 +116,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     analyse.add_argument("--pcn-membership", metavar="FILE.csv", help="PCN membership to merge into the built-in register")
     analyse.add_argument("--format", choices=("text", "json"), default="text")
     analyse.set_defaults(run=_analyse)
+
+    diff = commands.add_parser("diff", help="impact of a policy change on a caseload, and what changed")
+    diff.add_argument("old", metavar="OLD", help="the current policy: a file, an id, or FILE#ID")
+    diff.add_argument("new", metavar="NEW", help="the proposed policy: a file, an id, or FILE#ID")
+    diff.add_argument("--caseload", required=True, metavar="FILE.jsonl", help="one referral's facts per line")
+    diff.add_argument("--as-of", type=_date, default=None, help="decide as of this date (default: today)")
+    diff.add_argument("--jobs", type=_jobs, default=1, help="worker processes per version (0: one per core)")
+    diff.add_argument("--pcn-membership", metavar="FILE.csv", help="PCN membership to merge into the built-in register")
+    diff.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    diff.set_defaults(run=_diff)

@@ -340,7 +340,7 @@ def _run_one(mutant: Mutant) -> MutantResult:
             continue
         register = _worker["registers"][suite.membership]
         try:
-            policy = compile_policy_data(changed, _worker["folder"], register=register)
+            policy = compile_policy_data(changed, _worker["folder"], register=register, file=mutant.file)
         except PolicyError as exc:
             first = exc.problems[0] if exc.problems else None
             return MutantResult(mutant, "invalid", first.message if first is not None else str(exc))
@@ -360,7 +360,9 @@ def _run_one(mutant: Mutant) -> MutantResult:
         for suite, policy, as_of in compiled:
             key = (suite.policy_id, suite.membership)
             if key not in originals:
-                originals[key] = compile_policy_data(policies[mutant.index], _worker["folder"], register=_worker["registers"][suite.membership])
+                originals[key] = compile_policy_data(
+                    policies[mutant.index], _worker["folder"], register=_worker["registers"][suite.membership], file=mutant.file
+                )
             try:
                 proved = proved and equivalent(originals[key].compiled, policy.compiled, as_of)
             except TimeoutError:

@@ -115,6 +115,12 @@ def _test(args: argparse.Namespace) -> int:
         sys.stdout.write(coverage.report() + "\n")
     for line in shortfalls:
         sys.stdout.write(line + "\n")
+    if args.mcdc:  # issue 14: MC/DC of the cases (recnav_rules/assurance/mcdc.py)
+        from recnav_rules.assurance.mcdc import report_for_results
+
+        mcdc_text, all_shown = report_for_results([timed.result for timed in results])
+        sys.stdout.write(mcdc_text)
+        code = code if all_shown else 1
     return code
 
 
@@ -237,6 +243,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     test.add_argument("--fail-under", type=_percent, metavar="PCT", help="with --coverage: fail below this rule coverage (0-100)")
     test.add_argument("--coverage-json", metavar="FILE", help="with --coverage: also write the coverage as JSON")
     test.add_argument("--lcov", metavar="FILE", help="with --coverage: also write the coverage as an LCOV tracefile")
+    test.add_argument("--mcdc", action="store_true", help="report MC/DC (masking); fail when a part is not shown")
     test.set_defaults(run=_test)
 
     docs = commands.add_parser("docs", help="render a policy as a Markdown document for auditors")

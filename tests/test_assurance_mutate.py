@@ -1,0 +1,127 @@
+"""Policy mutation testing (issue 14): mutants of the policy document, run against the cases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from recnav_rules.assurance.mutate import AssuranceError, generate, mutation_test
+from recnav_rules.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data" / "assurance"
+PLANTED = DATA / "planted.yaml"
+CASES = DATA / "cases"
+BOUNDARY = DATA / "boundary"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_operator_makes_mutants_located_at_the_changed_value() -> None:
+    mutants, _ = generate(PLANTED)
+    described = {m.description: m for m in mutants}
+    threshold = described["criterion adult: threshold 18 becomes 19 in 'age_years gte 18'"]
+    assert (threshold.line, threshold.column) == (54, 38)
+    assert "criterion adult: 'gte' becomes 'gt' in 'age_years gte 18'" in described
+    assert "rule accept: 'all' becomes 'any'" in described
+    assert "rule accept: 'consent eq true' dropped from 'all'" in described
+    assert "rule accept: 'consent eq true' negated" in described
+    assert "rule accept: 'high' removed from 'need in ['moderate', 'high']'" in described
+    assert "rule under-16: outcome signpost becomes reject" in described
+    assert "rule under-16: signpost children-young-people-mental-health removed" in described
+    assert "next step first_contact: due 5 becomes 6 working days" in described
+    assert "otherwise: outcome reject becomes accept" in described
+    assert "rule unsafe-at-home: 'eq' becomes 'ne' in 'unsafe_at_home eq true'" in described
+
+
+def test_a_mutant_changes_a_copy_only() -> None:
+    mutants, policies = generate(PLANTED)
+    mutant = next(m for m in mutants if m.description.startswith("criterion adult: threshold 18 becomes 19"))
+    changed = mutant.apply(policies[0])
+    assert changed["criteria"]["adult"]["when"] == {"fact": "age_years", "gte": 19}
+    assert policies[0]["criteria"]["adult"]["when"] == {"fact": "age_years", "gte": 18}
+
+
+def test_the_off_by_one_survives_until_the_boundary_case_is_added() -> None:
+    before = mutation_test(PLANTED, [CASES], jobs=1)
+    survivors = {r.mutant.description for r in before.results if r.status == "survived"}
+    assert "criterion adult: threshold 18 becomes 19 in 'age_years gte 18'" in survivors
+    assert "criterion adult: 'gte' becomes 'gt' in 'age_years gte 18'" in survivors
+    after = mutation_test(PLANTED, [CASES, BOUNDARY], jobs=2)
+    status = {r.mutant.description: r.status for r in after.results}
+    assert status["criterion adult: threshold 18 becomes 19 in 'age_years gte 18'"] == "killed"
+    assert status["criterion adult: 'gte' becomes 'gt' in 'age_years gte 18'"] == "killed"
+    assert after.score() > before.score()
+    # the two runs (one process, a pool of two) judge every other mutant alike
+    assert {r.mutant.description: r.status for r in before.results if "adult" not in r.mutant.description} == {
+        d: s for d, s in status.items() if "adult" not in d
+    }
+
+
+def test_outcomes_of_a_rule_that_never_decides_are_proved_equivalent() -> None:
+    report = mutation_test(PLANTED, [CASES], jobs=1)
+    status = {r.mutant.description: r.status for r in report.results}
+    assert status["rule under-10: outcome reject becomes accept"] == "equivalent"
+    # a signpost rule without a signpost does not load: invalid, not counted
+    assert status["rule under-16: signpost children-young-people-mental-health removed"] == "invalid"
+    counted = report.counted("planted-defects")
+    assert all(r.status in ("killed", "survived") for r in counted)
+    assert report.score() == pytest.approx(100.0 * sum(r.status == "killed" for r in counted) / len(counted))
+
+
+def test_without_the_solver_the_equivalent_mutant_counts_as_a_survivor() -> None:
+    report = mutation_test(PLANTED, [CASES], jobs=1, prove=False)
+    status = {r.mutant.description: r.status for r in report.results}
+    assert status["rule under-10: outcome reject becomes accept"] == "survived"
+
+
+def test_a_case_that_fails_on_the_unchanged_policy_stops_the_run(tmp_path: Path) -> None:
+    text = (CASES / "planted.cases.yaml").read_text(encoding="utf-8").replace("../planted.yaml", str(PLANTED))
+    text = text.replace("reasons_exactly: [accept], next_steps", "reasons_exactly: [otherwise], next_steps")
+    (tmp_path / "wrong.cases.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(AssuranceError, match="the case fails on the unchanged policy"):
+        mutation_test(PLANTED, [tmp_path], jobs=1)
+
+
+def test_cli_reports_survivors_with_file_line_and_fails_under(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "mutate", str(PLANTED), "--cases", str(CASES), "--jobs", "1", "--fail-under", "100")
+    assert code == 1
+    assert f"{PLANTED}:54:38: survived: criterion adult: threshold 18 becomes 19 in 'age_years gte 18'" in out
+    assert "mutation score" in err and "under 100" in err
+
+
+def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "mutate", str(PLANTED), "--cases", str(CASES), "--cases", str(BOUNDARY), "--jobs", "2", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    (policy,) = data["policies"]
+    assert policy["id"] == "planted-defects" and policy["cases"] == 13
+    assert policy["killed"] + sum(1 for m in data["mutants"] if m["status"] == "survived") == policy["mutants"]
+    assert {m["status"] for m in data["mutants"]} <= {"killed", "survived", "equivalent", "invalid"}
+    assert all(m["line"] for m in data["mutants"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--cases", "nowhere"], "nowhere"),
+        (["--cases", str(CASES), "--policy", "no-such-policy"], "no policy 'no-such-policy'"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    code, _, err = run(capsys, "mutate", str(PLANTED), *argv)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_cli_refuses_negative_jobs(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["mutate", str(PLANTED), "--cases", str(CASES), "--jobs", "-1"])
+    assert stop.value.code == 2
+    assert "--jobs" in capsys.readouterr().err
