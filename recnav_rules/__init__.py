@@ -20,6 +20,7 @@ from recnav_rules.errors import (
     PolicyProblem,
     RecnavError,
 )
+from recnav_rules.policies.register import builtin_register, load_epraccur, load_pcn_membership
 from recnav_rules.policies.registry import PolicyInfo, list_policies, load_policy
 from recnav_rules.policy import FactInfo, Policy
 
@@ -41,6 +42,9 @@ __all__ = [
     "Signpost",
     "TraceStep",
     "__version__",
+    "builtin_register",
     "list_policies",
+    "load_epraccur",
+    "load_pcn_membership",
     "load_policy",
 ]

@@ -490,7 +490,7 @@ def compile_document(
         if policy is not None:
             got = resolved.get(index)
             if got is not None:
-                record_parameters(policy.digest, got.values)
+                record_parameters(policy.digest, got.values, policy.glossary)
                 policy = replace(policy, parameters=got.values, parameter_specs=got.declared, unset_parameters=got.unset)
             compiled.append(policy)
     if problems:

@@ -10,6 +10,7 @@ file gives a located error instead of a hang.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,23 @@ _CORE_TAGS = {
     "tag:yaml.org,2002:map",
     "tag:yaml.org,2002:seq",
 }
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 core booleans: ``true``/``false`` only.
+
+    YAML 1.1 also reads ``yes``/``no``/``on``/``off`` as booleans, so ``consent: yes`` would
+    quietly become true and ``values: [yes, no]`` would not be strings; here they are strings.
+    """
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +197,7 @@ def load_yaml_text(text: str, file: str = "<string>", limits: Limits = DEFAULT_L
         )
     lines = tuple(text.splitlines())
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Yaml12Loader(text)
         try:
             node = loader.get_single_node()
         finally:

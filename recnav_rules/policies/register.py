@@ -21,8 +21,14 @@ from dataclasses import dataclass, replace
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from recnav_rules.engine.dates import months_after
+from recnav_rules.engine.source import LocatedDocument, PathKey
 from recnav_rules.errors import PolicyError, PolicyProblem, closest
+
+if TYPE_CHECKING:
+    from recnav_rules.engine.model import CompiledPolicy
 
 __all__ = [
     "EPRACCUR_COLUMNS",
@@ -32,6 +38,8 @@ __all__ = [
     "builtin_register",
     "load_epraccur",
     "load_pcn_membership",
+    "reference_literal_warnings",
+    "staleness_notes",
 ]
 
 # The epraccur columns this register reads (1-based, as ODS numbers them).
@@ -49,6 +57,8 @@ _STATUS = {"A": "active", "C": "closed", "D": "dormant", "P": "proposed"}
 _PRACTICE_CODE = re.compile(r"[A-Z][0-9A-Z]{5}")
 _PCN_CODE = re.compile(r"[A-Z0-9]{3,10}")
 MEMBERSHIP_HEADER = ("practice_code", "pcn_code", "pcn_name")
+DEFAULT_MAX_AGE_MONTHS = 12
+"""A decision more than this many months after its register's as-of date carries a staleness note."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +90,25 @@ class PcnMembership:
 class PracticeRegister:
     """Practices by ODS code. Immutable once built; safe to share across threads."""
 
-    __slots__ = ("_practices", "as_of", "digest", "name", "origin")
+    __slots__ = ("_practices", "as_of", "digest", "max_age_months", "name", "origin")
 
-    def __init__(self, name: str, as_of: dt.date, origin: str, digest: str, practices: Mapping[str, Practice]) -> None:
+    def __init__(
+        self,
+        name: str,
+        as_of: dt.date,
+        origin: str,
+        digest: str,
+        practices: Mapping[str, Practice],
+        *,
+        max_age_months: int = DEFAULT_MAX_AGE_MONTHS,
+    ) -> None:
         self.name = name
         self.as_of = as_of
         self.origin = origin
         self.digest = digest
         self._practices = dict(practices)
+        self.max_age_months = max_age_months
+        """How long after ``as_of`` a decision may use this register before it carries a staleness note."""
 
     def lookup(self, code: str) -> Practice | None:
         """The practice with this ODS code (case and spaces ignored), or None."""
@@ -104,7 +125,19 @@ class PracticeRegister:
 
     def info(self) -> dict[str, str]:
         """What a decision records about the register it used."""
-        return {"name": self.name, "as_of": self.as_of.isoformat(), "digest": self.digest, "origin": self.origin}
+        return {
+            "name": self.name,
+            "as_of": self.as_of.isoformat(),
+            "digest": self.digest,
+            "origin": self.origin,
+            "max_age_months": str(self.max_age_months),
+        }
+
+    def with_max_age(self, months: int) -> PracticeRegister:
+        """The same register with another staleness limit (a policy's ``max_age_months``)."""
+        if months == self.max_age_months:
+            return self
+        return PracticeRegister(self.name, self.as_of, self.origin, self.digest, self._practices, max_age_months=months)
 
     def with_pcn_membership(self, membership: PcnMembership) -> PracticeRegister:
         """A new register with PCN codes and names filled in. A membership row for a practice
@@ -123,7 +156,14 @@ class PracticeRegister:
             for code, p in self._practices.items()
         }
         digest = hashlib.sha256(f"{self.digest}+{membership.digest}".encode()).hexdigest()
-        return PracticeRegister(f"{self.name} + PCN membership {membership.origin}", self.as_of, f"{self.origin}; {membership.origin}", digest, practices)
+        return PracticeRegister(
+            f"{self.name} + PCN membership {membership.origin}",
+            self.as_of,
+            f"{self.origin}; {membership.origin}",
+            digest,
+            practices,
+            max_age_months=self.max_age_months,
+        )
 
     def __repr__(self) -> str:
         return f"PracticeRegister({self.name!r}, as_of={self.as_of.isoformat()}, practices={len(self)})"
@@ -274,3 +314,84 @@ def builtin_register() -> PracticeRegister:
         hashlib.sha256(raw).hexdigest(),
         practices,
     )
+
+
+# --- checks of policies against the reference data they read -------------------------------------
+
+_COMPARISONS = ("eq", "ne", "in", "not_in")
+
+
+def _literals(node: Any, path: PathKey) -> Iterator[tuple[PathKey, str, Any]]:
+    """(path, fact name, literal) for every comparison in a condition tree."""
+    if isinstance(node, Mapping):
+        name = node.get("fact")
+        if isinstance(name, str):
+            for op in _COMPARISONS:
+                if op in node:
+                    yield (*path, op), name, node[op]
+        for key, value in node.items():
+            yield from _literals(value, (*path, key))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _literals(item, (*path, index))
+
+
+def reference_literal_warnings(policy: CompiledPolicy, doc: LocatedDocument) -> list[PolicyProblem]:
+    """A warning for each literal compared with a looked-up field that the table never holds.
+
+    E.g. ``{fact: gp_sub_icb, eq: "92G"}`` against a 2020 register that knows only ``11E``:
+    the comparison can never hold, and every referral would quietly go the other way.
+    """
+    data = doc.data.get("policies", []) if isinstance(doc.data, Mapping) else []
+    index = next((i for i, raw in enumerate(data) if isinstance(raw, Mapping) and raw.get("id") == policy.id), None)
+    if index is None:
+        return []
+    looked_up = {d.name: d.params for d in policy.derived if d.kind == "lookup"}
+    held: dict[tuple[str, str], set[str]] = {}
+    problems: list[PolicyProblem] = []
+    for path, name, literal in _literals(data[index], ("policies", index)):
+        params = looked_up.get(name)
+        register = policy.reference_data.get(str(params["table"])) if params else None
+        if params is None or not isinstance(register, PracticeRegister):
+            continue
+        field_name = str(params["field"])
+        values = held.setdefault((params["table"], field_name), {str(getattr(p, field_name, None)) for p in register})
+        if isinstance(literal, Mapping) and "param" in literal:
+            literal = policy_parameter(policy, str(literal["param"]))
+        for value in literal if isinstance(literal, list) else [literal]:
+            if value is not None and str(value) not in values:
+                problems.append(
+                    doc.problem(
+                        path,
+                        "not-in-reference-data",
+                        f"'{value}' is compared with {field_name} of {params['table']}, but the register "
+                        f"{register.name} (as of {register.as_of.isoformat()}) never holds it, so this comparison never holds",
+                        "use a current register (see docs/register.md), or check the code",
+                        severity="warning",
+                    )
+                )
+    return problems
+
+
+def policy_parameter(policy: CompiledPolicy, name: str) -> Any:
+    """The value a compiled policy resolved for parameter ``name`` (None when not set)."""
+    return getattr(policy, "parameters", {}).get(name)
+
+
+def staleness_notes(reference_data: Mapping[str, Mapping[str, str]], as_of: dt.date) -> list[str]:
+    """A note for each reference table more than its declared age past its own as-of date."""
+    notes: list[str] = []
+    for table, info in reference_data.items():
+        months_text, table_as_of = info.get("max_age_months"), info.get("as_of")
+        if not months_text or not table_as_of:
+            continue
+        months = int(months_text)
+        since = dt.date.fromisoformat(table_as_of)
+        limit = months_after(since, months)
+        if as_of > limit:
+            notes.append(
+                f"Reference data {table} ({info.get('name', table)}) is as of {since.isoformat()}, more than "
+                f"{months} months before this decision ({as_of.isoformat()}); codes and practices may have "
+                "changed since (see docs/register.md)."
+            )
+    return notes

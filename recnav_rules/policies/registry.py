@@ -32,6 +32,7 @@ from recnav_rules.engine.compiler import compile_document
 from recnav_rules.engine.model import CompiledPolicy
 from recnav_rules.engine.source import load_yaml_text
 from recnav_rules.errors import PolicyError, PolicyProblem, closest
+from recnav_rules.policies.parameters import check_loaded
 from recnav_rules.policy import Policy
 
 __all__ = [
@@ -205,7 +206,7 @@ def _register_key(register: Any) -> tuple[str, ...]:
     )
 
 
-def compile_file(path: str | Path, *, register: Any = None) -> tuple[Policy, ...]:
+def compile_file(path: str | Path, *, register: Any = None, parameters: dict[str, Any] | None = None) -> tuple[Policy, ...]:
     """Compile every policy in one file. Raises PolicyError.
 
     Cached by every input that can change a decision or what it records: the file's name as
@@ -225,6 +226,7 @@ def compile_file(path: str | Path, *, register: Any = None) -> tuple[Policy, ...
         hashlib.sha256(raw).hexdigest(),
         *_register_key(reference["gp_practices"]),
         services_digest,
+        repr(sorted((parameters or {}).items())),
     )
     caching = not os.environ.get("RECNAV_RULES_NO_COMPILE_CACHE")  # set by mutation testing only
     with _lock:
@@ -236,7 +238,7 @@ def compile_file(path: str | Path, *, register: Any = None) -> tuple[Policy, ...
     except UnicodeDecodeError as exc:
         raise PolicyError.at(name, None, None, "encoding", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     doc = load_yaml_text(text, name)
-    compiled: list[CompiledPolicy] = compile_document(doc, services=services, reference=reference)
+    compiled: list[CompiledPolicy] = compile_document(doc, services=services, reference=reference, parameters=parameters)
     policies = tuple(Policy(c) for c in compiled)
     if caching:
         with _lock:
@@ -250,7 +252,28 @@ def _looks_like_path(target: str) -> bool:
     return target.endswith((".yaml", ".yml", ".json")) or "/" in target or "\\" in target or "#" in target
 
 
-def load_policy(target: str | Path, *, register: Any = None) -> Policy:
+def load_policy(
+    target: str | Path,
+    *,
+    register: Any = None,
+    parameters: dict[str, Any] | None = None,
+    allow_unset_parameters: bool = False,
+) -> Policy:
+    """A built-in or plug-in policy by id, or a policy file by path, with its parameters set.
+
+    ``parameters`` sets the policy's declared parameters by name (see docs/policy-language.md);
+    a parameter the policy uses that has no value, or a name it does not declare, is a PolicyError.
+    Tools that only read a policy (documents, listings) pass ``allow_unset_parameters=True``;
+    such a policy must not be used to decide (``compiled.unset_parameters`` names what is missing).
+    """
+    policy = _find_policy(target, register, parameters)
+    compiled = policy.compiled
+    unset = () if allow_unset_parameters else compiled.unset_parameters
+    check_loaded(policy.id, compiled.parameters, unset, compiled.parameter_specs, parameters)
+    return policy
+
+
+def _find_policy(target: str | Path, register: Any, parameters: dict[str, Any] | None) -> Policy:
     """A built-in or plug-in policy by id, or a policy file by path.
 
     A file holding several policies needs the id too: ``"path/to/file.yaml#policy-id"``.
@@ -260,7 +283,7 @@ def load_policy(target: str | Path, *, register: Any = None) -> Policy:
     text = str(target)
     if isinstance(target, Path) or _looks_like_path(text):
         file, _, wanted = text.partition("#")
-        policies = compile_file(file, register=register)
+        policies = compile_file(file, register=register, parameters=parameters)
         if wanted:
             for policy in policies:
                 if policy.id == wanted:
@@ -272,7 +295,7 @@ def load_policy(target: str | Path, *, register: Any = None) -> Policy:
         return policies[0]
     ids: list[str] = []
     for path, _origin in _builtin_files():  # built-ins never wait on, or depend on, plug-ins
-        for policy in compile_file(path, register=register):
+        for policy in compile_file(path, register=register, parameters=parameters):
             if policy.id == text:
                 return policy
             ids.append(policy.id)

@@ -38,6 +38,8 @@ class Case:
     expect: dict[str, Any]
     pcn_membership: str | None = None
     """A PCN membership file merged into the built-in register for this case."""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    """The policy parameters the file sets (``parameters:``), e.g. ``network4_pcn_code``."""
 
     @property
     def location(self) -> str:
@@ -118,6 +120,7 @@ def load_cases(path: str | Path) -> list[Case]:
                 facts=facts,
                 expect=raw["expect"],
                 pcn_membership=str((file.parent / data["pcn_membership"]).resolve()) if "pcn_membership" in data else None,
+                parameters=dict(data.get("parameters", {})),
             )
         )
     return cases
@@ -171,12 +174,13 @@ def check(decision: Decision, expect: dict[str, Any]) -> list[str]:
 
 def policy_for(case: Case) -> Policy:
     """The case's policy, with its PCN membership merged into the built-in register if it names one."""
+    parameters = case.parameters or None
     if case.pcn_membership is None:
-        return load_policy(case.policy)
+        return load_policy(case.policy, parameters=parameters)
     from recnav_rules.policies.register import builtin_register, load_pcn_membership
 
     register = builtin_register().with_pcn_membership(load_pcn_membership(case.pcn_membership))
-    return load_policy(case.policy, register=register)
+    return load_policy(case.policy, register=register, parameters=parameters)
 
 
 def run_case(case: Case, policy: Policy | None = None) -> CaseResult:

@@ -11,15 +11,22 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from recnav_rules.engine.source import load_yaml_file
 from recnav_rules.errors import PolicyError, PolicyProblem
+from recnav_rules.policies.register import reference_literal_warnings
 from recnav_rules.policies.registry import compile_file
+from recnav_rules.policies.sources import quote_problems
 from recnav_rules.tools.lint import warnings_for
 
 __all__ = ["render_problem", "validate_paths"]
 
 
 def validate_paths(paths: Iterable[str | Path]) -> list[PolicyProblem]:
-    """Every problem (errors and warnings) in the given policy files."""
+    """Every problem (errors and warnings) in the given policy files.
+
+    A file that compiles is then checked against its sources (every quote verbatim, see
+    ``policies/sources.py``) and its reference data (literals the table never holds).
+    """
     problems: list[PolicyProblem] = []
     for path in paths:
         try:
@@ -27,8 +34,11 @@ def validate_paths(paths: Iterable[str | Path]) -> list[PolicyProblem]:
         except PolicyError as exc:
             problems.extend(exc.problems)
             continue
+        doc = load_yaml_file(path)
+        problems.extend(quote_problems(doc))
         for policy in policies:
             problems.extend(warnings_for(policy.compiled))
+            problems.extend(reference_literal_warnings(policy.compiled, doc))
     return problems
 
 
