@@ -1,0 +1,106 @@
+"""What a decision-log database does, whichever it is (SQLite or PostgreSQL).
+
+Tables (the same in both):
+
+- ``records``: one row per decision — ``seq`` (the chain position, from 1), ``decision_id``,
+  ``recorded_at``, ``policy_id``, ``as_of``, ``outcome``, ``subject_key`` (the columns it is found
+  by), ``record`` (its canonical JSON, which holds all of those too) and ``hash``.
+- ``blobs``: policy source texts, parameter sets and reference-data tables, each stored once under
+  the sha256 of its content.
+- ``log_meta``: the chain's ``head`` (last seq and hash) and ``anchor`` (where verification starts:
+  seq 0 and the genesis hash, or the last record removed by ``prune``).
+- ``checkpoints``: each head hash exported by ``checkpoint`` or left by ``prune``.
+
+Appending reads the head, chains the new records onto it and writes them and the new head in
+one transaction under the database's write lock, so concurrent writers keep one chain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from recnav_rules.audit.chain import record_hash, record_text
+from recnav_rules.audit.record import PreparedRecord
+from recnav_rules.errors import RecnavError
+
+__all__ = ["Checkpoint", "DecisionLogError", "Store", "StoredRow", "chain_rows", "utc_now"]
+
+
+class DecisionLogError(RecnavError):
+    """The decision log cannot be opened, read or written (the message says which and why).
+
+    A ``ValueError`` like every recnav_rules error. Raised for a missing log, a bad URL or option,
+    a full disk, a read-only file, a lost database connection, or a log of an unknown shape.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    seq: int
+    decision_id: str
+    recorded_at: str
+    policy_id: str
+    as_of: str
+    outcome: str
+    subject_key: str | None
+    record: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A chain position an auditor can keep elsewhere: record ``seq`` has hash ``hash``."""
+
+    seq: int
+    hash: str
+    taken_at: str
+    kind: str = "checkpoint"
+    """``checkpoint`` (exported by ``checkpoint``) or ``prune`` (the last record ``prune`` removed)."""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"seq": self.seq, "hash": self.hash, "taken_at": self.taken_at, "kind": self.kind}
+
+
+COLUMNS = "seq, decision_id, recorded_at, policy_id, as_of, outcome, subject_key, record, hash"
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO 8601 with microseconds and a ``Z``."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def chain_rows(records: Sequence[PreparedRecord], head_seq: int, head_hash: str) -> list[StoredRow]:
+    """The rows for ``records`` chained onto the head ``(head_seq, head_hash)``."""
+    rows: list[StoredRow] = []
+    seq, prev = head_seq, head_hash
+    for rec in records:
+        seq += 1
+        at = utc_now()
+        text = record_text(rec.body_json, rec.decision_id, prev, at, seq)
+        prev = record_hash(text)
+        rows.append(StoredRow(seq, rec.decision_id, at, rec.policy_id, rec.as_of, rec.outcome, rec.subject_key, text, prev))
+    return rows
+
+
+class Store(Protocol):
+    """The operations the log needs from its database."""
+
+    location: str
+
+    def append(self, records: Sequence[PreparedRecord]) -> list[StoredRow]: ...
+    def put_blob(self, digest: str, kind: str, content: str) -> None: ...
+    def get_blob(self, digest: str) -> str | None: ...
+    def rows(self, after_seq: int = 0) -> Iterator[StoredRow]: ...
+    def row(self, decision_id: str) -> StoredRow | None: ...
+    def find(
+        self, *, policy_id: str | None, since: str | None, until: str | None, subject_key: str | None, limit: int | None
+    ) -> list[StoredRow]: ...
+    def head(self) -> tuple[int, str]: ...
+    def anchor(self) -> tuple[int, str]: ...
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None: ...
+    def checkpoints(self) -> list[Checkpoint]: ...
+    def prune(self, before: str) -> Checkpoint | None: ...
+    def close(self) -> None: ...
