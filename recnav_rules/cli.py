@@ -119,10 +119,19 @@ def _date(text: str) -> dt.date:
 def _check_evaluate_options(args: argparse.Namespace) -> None:
     batch = args.batch is not None
     refuse_unless(
-        {"--out": args.out is not None, "--errors": args.errors is not None, "--trace": args.trace, "--jobs": args.jobs is not None},
+        {
+            "--out": args.out is not None,
+            "--errors": args.errors is not None,
+            "--trace": args.trace,
+            "--jobs": args.jobs is not None,
+            "--fail-on-error": bool(getattr(args, "fail_on_error", False)),
+        },
         "--batch",
         batch,
     )
+    refuse_unless({"--fhir-out": getattr(args, "fhir_out", None) is not None}, "--fhir", False)
+    if batch and getattr(args, "log", None) is not None:
+        raise UsageError("--log records one decision at a time; it does not go with --batch")
     refuse_unless({"--register-as-of": args.register_as_of is not None}, "--register", args.register is not None)
     if batch and args.file is not None:
         raise UsageError(f"give the facts FILE or --batch IN.jsonl, not both (got {args.file!r} beside --batch)")
