@@ -7,6 +7,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import recnav_rules
 from recnav_rules.cli import main
@@ -244,6 +246,73 @@ def test_keyword_selection_and_verbose(capsys: pytest.CaptureFixture[str]) -> No
     assert out.splitlines()[-1] == f"{len(listed)} passed, 0 failed, {total - len(listed)} deselected"
     code, out, _ = run(capsys, "test", "-k", "bnssg-hiu-pilot.cases.yaml::in custody", cases)
     assert (code, out) == (0, f"1 passed, 0 failed, {total - 1} deselected\n")
+
+
+@pytest.mark.parametrize(
+    ("expression", "kept"),
+    [
+        ("custody", ["in custody", "custody unknown - insufficient information"]),
+        ("CUSTODY and not unknown", ["in custody"]),
+        ("custody unknown", ["custody unknown - insufficient information"]),
+        ("(consent or custody) and not (unknown or given)", ["in custody", "no consent"]),
+        ("pilot.cases.yaml::in", ["in custody"]),
+    ],
+)
+def test_keyword_expressions(expression: str, kept: list[str]) -> None:
+    from recnav_rules.tools.keywords import matcher
+
+    names = ["in custody", "custody unknown - insufficient information", "no consent", "consent given"]
+    test = matcher(expression)
+    assert [n for n in names if test(f"bnssg-hiu-pilot.cases.yaml::{n}".casefold())] == kept
+
+
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [("(custody", "a '(' is not closed"), ("custody and", "ends too soon"), ("custody )", "unexpected ')'"),
+     ("and custody", "expected a word, got 'and'"), ("  ", "-k needs a word")],
+)
+def test_unreadable_keyword_expressions(capsys: pytest.CaptureFixture[str], expression: str, problem: str) -> None:
+    code, out, err = run(capsys, "test", "-k", expression, str(ROOT / "policies" / "tests"))
+    assert (code, out) == (2, "")
+    assert err.strip().endswith(problem) and err.count("\n") == 1
+
+
+_WORDS = st.sampled_from(["ab", "bc", "cd", "x"])
+_EXPRESSIONS = st.recursive(
+    _WORDS,
+    lambda inner: st.one_of(
+        st.tuples(st.just("not"), inner),
+        st.tuples(st.sampled_from(["and", "or"]), inner, inner),
+    ),
+    max_leaves=8,
+)
+
+
+def _render(tree: object) -> str:
+    if isinstance(tree, str):
+        return tree
+    assert isinstance(tree, tuple)
+    if tree[0] == "not":
+        return f"not ({_render(tree[1])})"
+    return f"({_render(tree[1])}) {tree[0]} ({_render(tree[2])})"
+
+
+def _holds(tree: object, text: str) -> bool:
+    if isinstance(tree, str):
+        return tree in text
+    assert isinstance(tree, tuple)
+    if tree[0] == "not":
+        return not _holds(tree[1], text)
+    if tree[0] == "and":
+        return _holds(tree[1], text) and _holds(tree[2], text)
+    return _holds(tree[1], text) or _holds(tree[2], text)
+
+
+@given(_EXPRESSIONS, st.text(alphabet="abcdx ", max_size=12))
+def test_keyword_expressions_mean_boolean_logic_over_substrings(tree: object, text: str) -> None:
+    from recnav_rules.tools.keywords import matcher
+
+    assert matcher(_render(tree))(text) == _holds(tree, text)
 
 
 def test_junit_xml_report(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -1,9 +1,8 @@
 """Running selected policy test cases, and their reports: text, JSON and JUnit XML.
 
-``recnav-rules test`` selects cases with ``-k`` the way pytest's ``-k`` does for plain words (a
-case is kept when its id, ``<file name>::<case name>``, contains the word, ignoring case; several
-``-k`` keep a case matching any of them), times each one, and reports them in the form the
-caller asks for. JUnit XML is what CI services (GitLab, Jenkins, GitHub test reporters) read.
+``recnav-rules test`` selects cases with ``-k`` the way pytest's ``-k`` does (words in the case's
+id, ``<file name>::<case name>``, with and / or / not: ``keywords.py``; several ``-k`` keep a
+case matching any of them), times each one, and reports them in the form the caller asks for. JUnit XML is what CI services (GitLab, Jenkins, GitHub test reporters) read.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from typing import Any
 
 from recnav_rules.policy import Policy
 from recnav_rules.tools.cases import Case, CaseResult, case_files, load_cases, policy_for, run_case
+from recnav_rules.tools.keywords import matcher
 
 __all__ = ["TimedResult", "case_id", "junit_xml", "results_json", "run_selected"]
 
@@ -37,20 +37,18 @@ class TimedResult:
         return self.result.passed
 
 
-def _selected(case: Case, keywords: Sequence[str]) -> bool:
-    if not keywords:
-        return True
-    wanted = case_id(case).casefold()
-    return any(word.casefold() in wanted for word in keywords)
-
-
 def run_selected(paths: Iterable[str | Path], keywords: Sequence[str] = ()) -> tuple[list[TimedResult], int]:
-    """(results of the selected cases in file order, how many cases were left out by ``keywords``)."""
+    """(results of the selected cases in file order, how many cases were left out by ``keywords``).
+
+    ``keywords`` are ``-k`` expressions (``keywords.py``); a case is kept when it matches any
+    (all cases when there are none). Raises KeywordError for an expression that cannot be read.
+    """
+    tests = [matcher(expression) for expression in keywords]
     results: list[TimedResult] = []
     deselected = 0
     for file in case_files(paths):
         cases = load_cases(file)
-        chosen = [case for case in cases if _selected(case, keywords)]
+        chosen = [case for case in cases if not tests or any(test(case_id(case).casefold()) for test in tests)]
         deselected += len(cases) - len(chosen)
         policies: dict[tuple[str, str | None], Policy] = {}
         for case in chosen:

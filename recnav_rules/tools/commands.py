@@ -78,7 +78,12 @@ def _test(args: argparse.Namespace) -> int:
             check_writable(output)
     if not case_files(paths):
         raise UsageError(f"{paths[0]}: no policy test cases (*.cases.yaml) found")
-    results, deselected = run_selected(paths, args.keyword)
+    from recnav_rules.tools.keywords import KeywordError
+
+    try:
+        results, deselected = run_selected(paths, args.keyword)
+    except KeywordError as exc:
+        raise UsageError(str(exc)) from None
     if not results:
         raise UsageError(f"no case matches -k {' -k '.join(repr(k) for k in args.keyword)} ({deselected} deselected)")
     failed = [r for r in results if not r.passed]
@@ -234,8 +239,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     test = commands.add_parser("test", help="run policy test cases (*.cases.yaml)")
     test.add_argument("paths", nargs="*", metavar="PATH", help="case files or folders (default: the built-in policies' cases)")
-    test.add_argument("-k", dest="keyword", action="append", default=[], metavar="WORD",
-                      help="only cases whose id (FILE::NAME) contains WORD, ignoring case; repeat for any of several")
+    test.add_argument("-k", dest="keyword", action="append", default=[], metavar="EXPRESSION",
+                      help="only cases whose id (FILE::NAME) contains WORD, ignoring case; words combine with and, or,"
+                      " not and parentheses; repeat -k to keep cases matching any")
     test.add_argument("-v", "--verbose", action="store_true", help="list every case with PASS or FAIL")
     add_format_option(test)
     test.add_argument("--junit-xml", metavar="FILE", help="also write a JUnit XML report")
