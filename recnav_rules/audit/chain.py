@@ -40,7 +40,7 @@ _PREFIX = '{"decision":{'
 # Either sends the value to the full RFC 8785 encoder; a false alarm (such text inside a string)
 # only costs time.
 _NOT_PLAIN = re.compile(
-    r"[:,\[]-?(?:[0-9]+(?:\.[0-9]+(?:e[-+]?[0-9]+)?|e[-+]?[0-9]+)|[0-9]{16,})(?=[,\]}])|[\ue000-\U0010ffff]"
+    r"(?:\A|[:,\[])-?(?:[0-9]+(?:\.[0-9]+(?:e[-+]?[0-9]+)?|e[-+]?[0-9]+)|[0-9]{16,})(?=[,\]}]|\Z)|[\ue000-\U0010ffff]"
 )
 
 

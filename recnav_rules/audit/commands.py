@@ -45,7 +45,7 @@ def _write(value: Any) -> None:
 def _verify(args: argparse.Namespace) -> int:
     with _open(args) as log:
         result = log.verify(args.checkpoint)
-    if args.json:
+    if args.format == "json":
         _write(result.to_dict())
     elif result.ok:
         sys.stdout.write(f"intact: {result.message}\n")
@@ -142,7 +142,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
     verify = command("verify", "check the hash chain (exit 1 naming the first broken record)")
     verify.add_argument("--checkpoint", type=_checkpoint, metavar="SEQ:HASH", help="also prove nothing up to this kept checkpoint changed")
-    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    verify.add_argument("--format", choices=("text", "json"), default="text", help="text for people (default) or json for programs")
     verify.set_defaults(run=_verify)
 
     replay = command("replay", "re-evaluate records from their stored policy source and reference data")
