@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from recnav_rules import FactValidationError
 from recnav_rules.service import _engine_view
+from recnav_rules.service._json import dumps, loads
 from recnav_rules.service.problems import fact_problems, problem_body
 from recnav_rules.service.store import PolicyStore
 
@@ -40,11 +41,7 @@ class ApiProblem(Exception):
 
 
 def json_response(value: Any, status: int = 200) -> Response:
-    return Response(
-        json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
-        status_code=status,
-        media_type="application/json",
-    )
+    return Response(dumps(value), status_code=status, media_type="application/json")
 
 
 def _store(request: Request) -> PolicyStore:
@@ -58,7 +55,7 @@ async def _json_body(request: Request) -> Any:
         raise ApiProblem(415, "unsupported-media-type", "send the request as application/json")
     raw = await request.body()
     try:
-        return json.loads(raw)
+        return loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise ApiProblem(400, "bad-request", f"the body is not JSON{where}") from None
@@ -130,7 +127,7 @@ async def decide(request: Request) -> Response:
             decision = store.evaluate(store.deciding(policy_id, parameters), facts, as_of)
         except FactValidationError as exc:
             raise _bad_facts(exc) from None
-        return json.dumps(decision.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return dumps(decision.to_dict())
 
     length = int(request.headers.get("content-length") or 0)
     payload = run() if length <= INLINE_BODY else await anyio.to_thread.run_sync(run)
@@ -213,14 +210,14 @@ async def batch(request: Request) -> Response:
                 continue
             else:
                 record = _batch_record(store, policy, number, line, as_of)
-            yield (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+            yield dumps(record) + b"\n"
 
     return DuplexStream(results(), media_type="application/x-ndjson")
 
 
 def _batch_record(store: PolicyStore, policy: Any, number: int, line: bytes, as_of: dt.date) -> dict[str, Any]:
     try:
-        facts = json.loads(line)
+        facts = loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return {"line": number, "error": "not JSON"}
     if not isinstance(facts, dict):
