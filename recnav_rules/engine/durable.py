@@ -30,8 +30,27 @@ Guards, from what was measured about durable-rules 2.0.28 (see docs/engines.md):
   process-wide cache keyed by policy digest;
 - typing is loose, so only checked, strictly typed values are handed over: booleans, numbers,
   strings, and dates as ordinal day numbers; field names are prefixed so none is a reserved key
-  (``sid``, ``id``, ``$s``), and numbers of 1e16 or more and facts of 255 or more fields are
-  refused before they reach the C code.
+  (``sid``, ``id``, ``$s``).
+
+Limits of the C core, measured here (subprocess probes; figures in docs/reliability.md) and
+guarded before the C code is touched:
+
+- **matches per assert**: 66 rules matching one asserted fact aborted the interpreter
+  (``munmap_chunk(): invalid pointer``, or SIGSEGV); 65 gave "error code 303" in another layout.
+  Every criterion and rule contributes at most one match (its true or its false condition), so
+  each depth is split into rulesets of at most ``MAX_MEMBERS_PER_RULESET`` (48) members: at most
+  49 matches per assert, whatever the policy's size. Splitting also keeps each ruleset under
+  the 256-rule size at which ``create_ruleset`` aborted or hung.
+- **fields per fact**: a fact of more than 252 fields (254 with ``sid`` and ``id``) is "error
+  code 302". Each ruleset is asserted only the fields its own rules read (smaller asserts);
+  a single criterion or rule reading more than ``MAX_FIELDS`` fields is refused when the
+  engine is set up (``PolicyError``, code ``durable-limit``).
+- **numbers**: the C parser rejects numbers written with an exponent (``1e-05``, ``1e+16``:
+  "error code 204", "Could not create ruleset"), and cannot be trusted beyond double precision.
+  A number is handed over only if it is an integer of magnitude at most 2**53, or a finite float
+  of magnitude in [1e-4, 1e15) (or zero) whose JSON form has no exponent. A policy literal
+  outside that is refused at set-up (``PolicyError``); a fact value outside it is a
+  ``FactValidationError`` naming the field (the native engine decides such facts).
 """
 
 from __future__ import annotations
@@ -39,6 +58,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import math
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -47,15 +67,23 @@ from recnav_rules.decision import Decision
 from recnav_rules.engine.conditions import referenced_criteria
 from recnav_rules.engine.evaluator import Evaluator
 from recnav_rules.engine.model import CompiledPolicy, Criterion, Leaf, Logic, Node, Ref, Tri
+from recnav_rules.errors import FactProblem, FactValidationError, PolicyError, PolicyProblem
 
-__all__ = ["DurableEvaluator", "DurableUnavailableError", "is_available", "translate"]
+__all__ = [
+    "MAX_FIELDS",
+    "MAX_MEMBERS_PER_RULESET",
+    "DurableEvaluator",
+    "DurableLimitError",
+    "DurableUnavailableError",
+    "is_available",
+    "representable",
+    "translate",
+]
 
 _INSTALL = (
     "the durable-rules engine is an optional extra: pip install 'recnav-rules[durable]' "
     "(durable-rules 2.0.28 builds on CPython 3.11 and 3.12 only)"
 )
-_MAX_NUMBER = 1e16
-_MAX_FIELDS = 254
 _ALWAYS = "always_matches"
 Condition = dict[str, Any]
 
@@ -154,32 +182,80 @@ def _depths(criteria: tuple[Criterion, ...]) -> dict[str, int]:
 # --- the driver --------------------------------------------------------------------------------
 
 
+class DurableLimitError(PolicyError):
+    """A policy the durable-rules engine cannot run safely (it is refused before the C code)."""
+
+
+MAX_MEMBERS_PER_RULESET = 48
+"""Criteria or rules per durable-rules ruleset: each adds at most one match per assert, and 66
+matches in one assert crashed the C core (measured)."""
+
+MAX_FIELDS = 252
+"""Fields in one asserted fact (besides ``sid`` and ``id``); 253 gave "error code 302"."""
+
+_MAX_INT = 2**53
+_MIN_FLOAT, _MAX_FLOAT = 1e-4, 1e15
+
+
+def representable(value: Any) -> bool:
+    """Whether the C core reads ``value`` (a bool, number, string or date) exactly."""
+    if isinstance(value, bool | str | dt.date):
+        return True
+    if isinstance(value, int):
+        return abs(value) <= _MAX_INT
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return False
+        size = abs(value)
+        return (size == 0 or _MIN_FLOAT <= size < _MAX_FLOAT) and "e" not in json.dumps(value).lower()
+    return False
+
+
+def _literals(node: Node) -> list[Any]:
+    if isinstance(node, Leaf):
+        if node.op == "present":
+            return []
+        return list(node.value) if isinstance(node.value, frozenset | tuple | list | set) else [node.value]
+    if isinstance(node, Logic):
+        return [v for child in node.children for v in _literals(child)]
+    return []
+
+
+def _fields(node: Node) -> set[str]:
+    if isinstance(node, Leaf):
+        return {_field(node.ref)}
+    if isinstance(node, Ref):
+        return {_criterion_field(node.criterion)}
+    return {f for child in node.children for f in _fields(child)}
+
+
 class _Ruleset:
     """One durable-rules ruleset: assert one fact per session, read every rule that matched."""
 
     _sessions = itertools.count(1)
 
-    def __init__(self, name: str, rules: Mapping[str, Condition]) -> None:
+    def __init__(self, name: str, rules: Mapping[str, Condition], fields: frozenset[str]) -> None:
         engine = _engine()
         self._engine = engine
         self._lock = threading.Lock()
+        self.fields = fields
         definition = {rule: _anchored(cond) for rule, cond in rules.items()}
         # Deleting the session of an assert that matched nothing crashed the C core here
         # ("free(): invalid pointer"), so one rule matches every fact (but never the state).
         definition[_ALWAYS] = {"all": [{"m": {"$nex": {"$s": 1}}}]}
+        if len(definition) > 2 * MAX_MEMBERS_PER_RULESET + 1 or len(fields) > MAX_FIELDS:
+            raise RuntimeError(f"ruleset {name} is past the durable-rules limits")  # the packing guarantees it is not
         self._handle = engine.create_ruleset(name, json.dumps(definition))
 
     def matched(self, fact: Mapping[str, Any]) -> set[str]:
-        if len(fact) > _MAX_FIELDS:
-            raise ValueError(f"durable-rules cannot take a fact of more than {_MAX_FIELDS} fields")
-        for key, value in fact.items():
-            if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) >= _MAX_NUMBER:
-                raise ValueError(f"durable-rules cannot represent {key} = {value}")
+        asserted = {key: value for key, value in fact.items() if key in self.fields}
+        if len(asserted) > MAX_FIELDS:
+            raise RuntimeError(f"durable-rules cannot take a fact of more than {MAX_FIELDS} fields")
         engine = self._engine
         names: set[str] = set()
         with self._lock:
             sid = str(next(self._sessions))
-            payload = json.dumps({**fact, "sid": sid, "id": sid})
+            payload = json.dumps({**asserted, "sid": sid, "id": sid})
             state = None
             drained = False
             try:
@@ -214,32 +290,85 @@ class _Ruleset:
 
 
 _cache_lock = threading.Lock()
-_rulesets: dict[str, list[tuple[list[tuple[str, str]], _Ruleset]]] = {}
+Members = list[tuple[str, str]]
+_rulesets: dict[str, list[tuple[Members, _Ruleset]]] = {}
 
 
-def _phases(policy: CompiledPolicy) -> list[tuple[list[tuple[str, str]], _Ruleset]]:
-    """Per phase: ([(kind, id)], ruleset). Built once per policy digest per process."""
-    with _cache_lock:
-        found = _rulesets.get(policy.digest)
-        if found is not None:
-            return found
-        depth = _depths(policy.criteria)
-        levels = max(depth.values(), default=-1) + 1
-        phases: list[tuple[list[tuple[str, str]], _Ruleset]] = []
-        for level in range(levels + 1):
-            members: list[tuple[str, str, Node]] = (
-                [("c", c.id, c.node) for c in policy.criteria if depth[c.id] == level]
-                if level < levels
-                else [("r", str(i), rule.node) for i, rule in enumerate(policy.rules)]
+def _limit_error(policy: CompiledPolicy, line: int | None, message: str) -> DurableLimitError:
+    return DurableLimitError([PolicyProblem(policy.file, line, None, "durable-limit", message + "; use the native engine")])
+
+
+def _check_member(policy: CompiledPolicy, kind: str, key: str, node: Node, line: int | None) -> set[str]:
+    what = f"criterion '{key}'" if kind == "c" else f"rule '{policy.rules[int(key)].id}'"
+    for value in _literals(node):
+        if not representable(value):
+            raise _limit_error(
+                policy, line,
+                f"the durable-rules engine cannot represent the number {value!r} in {what} "
+                f"(numbers it reads exactly: integers up to 2**53, decimals from 0.0001 to 1e15)",
             )
+    fields = _fields(node)
+    if len(fields) > MAX_FIELDS:
+        raise _limit_error(policy, line, f"{what} reads {len(fields)} facts; durable-rules takes at most {MAX_FIELDS} in one fact")
+    return fields
+
+
+def _member_line(policy: CompiledPolicy, kind: str, key: str) -> int | None:
+    if kind == "r":
+        return policy.rules[int(key)].line
+    return next((c.line for c in policy.criteria if c.id == key), None)
+
+
+def _pack(members: list[tuple[str, str, Node, set[str]]]) -> list[list[tuple[str, str, Node, set[str]]]]:
+    """Members in order, in groups of at most MAX_MEMBERS_PER_RULESET reading at most MAX_FIELDS fields."""
+    groups: list[list[tuple[str, str, Node, set[str]]]] = []
+    current: list[tuple[str, str, Node, set[str]]] = []
+    fields: set[str] = set()
+    for member in members:
+        if current and (len(current) >= MAX_MEMBERS_PER_RULESET or len(fields | member[3]) > MAX_FIELDS):
+            groups.append(current)
+            current, fields = [], set()
+        current.append(member)
+        fields |= member[3]
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _build(policy: CompiledPolicy) -> list[tuple[Members, _Ruleset]]:
+    depth = _depths(policy.criteria)
+    levels = max(depth.values(), default=-1) + 1
+    rulesets: list[tuple[Members, _Ruleset]] = []
+    for level in range(levels + 1):
+        members = (
+            [("c", c.id, c.node, _check_member(policy, "c", c.id, c.node, c.line)) for c in policy.criteria if depth[c.id] == level]
+            if level < levels
+            else [("r", str(i), rule.node, _check_member(policy, "r", str(i), rule.node, rule.line)) for i, rule in enumerate(policy.rules)]
+        )
+        for part, group in enumerate(_pack(members)):
             rules: dict[str, Condition] = {}
-            for kind, key, node in members:
+            for kind, key, node, _ in group:
                 rules[f"{kind}_{key}_T"] = translate(node, True)
                 rules[f"{kind}_{key}_F"] = translate(node, False)
-            name = f"recnav_{policy.digest[:16]}_{level}"
-            phases.append(([(kind, key) for kind, key, _ in members], _Ruleset(name, rules)))
-        _rulesets[policy.digest] = phases
-        return phases
+            name = f"recnav_{policy.digest[:16]}_{level}_{part}"
+            fields = frozenset(f for *_, used in group for f in used)
+            try:
+                ruleset = _Ruleset(name, rules, fields)
+            except _engine().error as exc:
+                raise _limit_error(policy, _member_line(policy, group[0][0], group[0][1]),
+                                   f"durable-rules could not set up the rules ({type(exc).__name__}: error code "
+                                   f"{str(exc).rsplit(':', 1)[-1].strip()})") from None
+            rulesets.append(([(kind, key) for kind, key, _, _ in group], ruleset))
+    return rulesets
+
+
+def _phases(policy: CompiledPolicy) -> list[tuple[Members, _Ruleset]]:
+    """[([(kind, id)], ruleset)] in evaluation order. Built once per policy digest per process."""
+    with _cache_lock:
+        found = _rulesets.get(policy.digest)
+        if found is None:
+            found = _rulesets[policy.digest] = _build(policy)
+        return found
 
 
 class DurableEvaluator:
@@ -256,6 +385,16 @@ class DurableEvaluator:
         native.check_effective(as_of)
         prepared = native.prepare(facts, as_of)
         env = prepared[0]
+        unrepresentable = sorted(
+            name for name, value in env.items()
+            if isinstance(name, str) and _sendable(value) and not representable(value)
+        )
+        if unrepresentable:
+            raise FactValidationError([
+                FactProblem(name, "is a number the durable-rules engine cannot read exactly "
+                            "(integers up to 2**53, decimals from 0.0001 to 1e15); the native engine can decide it")
+                for name in unrepresentable
+            ])
         fact: dict[str, Any] = {
             _field(name): _literal(value) for name, value in env.items() if isinstance(name, str) and _sendable(value)
         }
