@@ -256,7 +256,6 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--errors", metavar="ERRORS.jsonl", help="with --batch: where bad lines go")
     evaluate.add_argument("--jobs", type=int, default=None, help="with --batch: worker processes (default 1; 0: one per core)")
     evaluate.add_argument("--trace", action="store_true", help="with --batch: include full traces")
-    evaluate.add_argument("--fail-on-error", action="store_true", help="with --batch: exit 1 when any line was an error (default: 0)")
     evaluate.add_argument("--log", metavar="LOG", help="record each decision in this decision log (a SQLite file or a postgresql:// URL)")
     evaluate.add_argument("--fail-on-error", action="store_true", help="with --batch: exit 1 when any line was an error (default: 0)")
     evaluate.add_argument("--fhir", metavar="BUNDLE.json", help="read the facts from a FHIR R4 Bundle through the policy's mapping (docs/fhir.md)")
