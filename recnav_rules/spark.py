@@ -109,8 +109,8 @@ def _error_row(problems: Sequence[FactProblem]) -> dict[str, Any]:
     return row
 
 
-def _facts_of(value: object, facts_col: str, parameters: Mapping[str, Any]) -> Mapping[str, Any] | FactProblem:
-    """A row's facts (JSON text or a struct) with the shared parameters filled in, or what is wrong."""
+def _facts_of(value: object, facts_col: str) -> Mapping[str, Any] | FactProblem:
+    """A row's facts (JSON text or a struct), or what is wrong with them."""
     if value is None:
         return FactProblem(facts_col, "no facts (null)")
     if isinstance(value, str):
@@ -121,18 +121,12 @@ def _facts_of(value: object, facts_col: str, parameters: Mapping[str, Any]) -> M
     if not isinstance(value, Mapping):
         got = "a list" if isinstance(value, list) else type(value).__name__
         return FactProblem(facts_col, f"facts must be a JSON object (a mapping), got {got}")
-    if not parameters:
-        return value
-    merged = dict(parameters)
-    merged.update((k, v) for k, v in value.items() if v is not None)
-    return merged
+    return value
 
 
-def decide_facts(
-    policy: Policy, value: object, *, as_of: dt.date, facts_col: str = "facts", parameters: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def decide_facts(policy: Policy, value: object, *, as_of: dt.date, facts_col: str = "facts") -> dict[str, Any]:
     """The decision columns for one row's facts value (JSON text, a mapping, or None)."""
-    facts = _facts_of(value, facts_col, parameters or {})
+    facts = _facts_of(value, facts_col)
     if isinstance(facts, FactProblem):
         return _error_row([facts])
     try:
@@ -147,7 +141,7 @@ def decide_facts(
 
 @dataclass(frozen=True, slots=True)
 class _PolicyShipment:
-    """What executors need to compile the policy once each: its id, and its file's text when not built in.
+    """What executors need to compile the policy once each: its id, parameters, and file text when not built in.
 
     ``Policy`` cannot be pickled yet (issue 9). When it can, ``_ship`` becomes
     ``pickle.dumps(policy)`` and ``load`` ``pickle.loads``: those are the two places to change.
@@ -155,6 +149,7 @@ class _PolicyShipment:
 
     policy_id: str
     digest: str
+    parameters: tuple[tuple[str, Any], ...] = ()
     file_name: str | None = None
     file_text: str | None = None
 
@@ -168,13 +163,14 @@ class _PolicyShipment:
             return policy
 
     def _compile(self) -> Policy:
+        parameters = dict(self.parameters) or None
         if self.file_text is None or self.file_name is None:
-            policy = load_policy(self.policy_id)
+            policy = load_policy(self.policy_id, parameters=parameters)
         else:
             with tempfile.TemporaryDirectory(prefix="recnav-spark-") as folder:
                 path = Path(folder) / self.file_name
                 path.write_text(self.file_text, encoding="utf-8")
-                policy = load_policy(f"{path}#{self.policy_id}")
+                policy = load_policy(f"{path}#{self.policy_id}", parameters=parameters)
         if policy.digest != self.digest:
             raise RuntimeError(
                 f"policy {self.policy_id!r} compiled on this executor has digest {policy.digest[:12]}..., "
@@ -187,37 +183,33 @@ _cache_lock = threading.Lock()
 _process_policies: dict[tuple[str, str], Policy] = {}
 
 
-def _ship(policy_id: str) -> tuple[Policy, _PolicyShipment]:
+def _ship(policy_id: str, parameters: Mapping[str, Any] | None) -> tuple[Policy, _PolicyShipment]:
     """Load (and so check) the policy on the driver, and what executors need to load it too."""
-    policy = load_policy(policy_id)
+    policy = load_policy(policy_id, parameters=dict(parameters) if parameters else None)
+    settings = tuple(sorted((parameters or {}).items()))
     if str(policy_id) == policy.id:
-        return policy, _PolicyShipment(policy.id, policy.digest)
+        return policy, _PolicyShipment(policy.id, policy.digest, settings)
     source = Path(policy.file)
-    return policy, _PolicyShipment(policy.id, policy.digest, source.name, source.read_text(encoding="utf-8"))
+    return policy, _PolicyShipment(policy.id, policy.digest, settings, source.name, source.read_text(encoding="utf-8"))
 
 
 # --- batches ---------------------------------------------------------------------------------------------
 
 
-def _decide_batch(
-    policy: Policy, batch: pa.RecordBatch, *, as_of: dt.date, facts_col: str, parameters: Mapping[str, Any]
-) -> pa.RecordBatch:
-    rows = [
-        decide_facts(policy, value, as_of=as_of, facts_col=facts_col, parameters=parameters)
-        for value in batch.column(facts_col).to_pylist()
-    ]
+def _decide_batch(policy: Policy, batch: pa.RecordBatch, *, as_of: dt.date, facts_col: str) -> pa.RecordBatch:
+    rows = [decide_facts(policy, value, as_of=as_of, facts_col=facts_col) for value in batch.column(facts_col).to_pylist()]
     added = [pa.array([row[f.name] for row in rows], type=f.type) for f in _ARROW_FIELDS]
     schema = pa.schema([*batch.schema, *_ARROW_FIELDS])
     return pa.RecordBatch.from_arrays([*batch.columns, *added], schema=schema)
 
 
 def _batch_decider(
-    shipment: _PolicyShipment, as_of: dt.date, facts_col: str, parameters: Mapping[str, Any]
+    shipment: _PolicyShipment, as_of: dt.date, facts_col: str
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     def decide(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         policy = shipment.load()
         for batch in batches:
-            yield _decide_batch(policy, batch, as_of=as_of, facts_col=facts_col, parameters=parameters)
+            yield _decide_batch(policy, batch, as_of=as_of, facts_col=facts_col)
 
     return decide
 
@@ -254,7 +246,8 @@ def evaluate_dataframe(
     ``policy_id`` is a built-in or plug-in id, or a policy file path (``file.yaml#id``); the
     policy is loaded here first, so a bad one raises ``PolicyError`` before any job runs.
     ``df[facts_col]`` holds each referral's facts as a JSON string or a struct. ``parameters``
-    are facts shared by every row (a referral date, say): a row's own non-null value wins.
+    sets the policy's parameters, as ``load_policy(..., parameters=...)`` does (to test a
+    changed threshold against every referral, say); the executors load it with the same ones.
     Raises ``ValueError`` when ``facts_col`` is missing or not a string/struct column, or when
     ``df`` already has a column named like a decision column.
     """
@@ -269,7 +262,6 @@ def evaluate_dataframe(
     clashes = sorted(set(df.columns) & set(DECISION_COLUMNS))
     if clashes:
         raise ValueError(f"the DataFrame already has decision column(s) {', '.join(clashes)}: rename them first")
-    shared = dict(parameters or {})
-    _policy, shipment = _ship(policy_id)
+    _policy, shipment = _ship(policy_id, parameters)
     schema = StructType([*df.schema.fields, *(StructField(f.name, f.dataType, True) for f in decision_columns().fields)])
-    return df.mapInArrow(_batch_decider(shipment, day, facts_col, shared), schema)
+    return df.mapInArrow(_batch_decider(shipment, day, facts_col), schema)

@@ -145,13 +145,14 @@ def test_bad_rows_become_error_columns_and_the_rest_are_decided(spark: Any) -> N
     assert rows[0]["error"] is None and rows[0]["problems"] is None
 
 
-def test_parameters_fill_in_facts_a_row_lacks(spark: Any, hiu: recnav_rules.Policy) -> None:
-    without_gp = {k: v for k, v in BASELINE.items() if k != "gp_practice_code"}
-    somerset = {**without_gp, "gp_practice_code": "L85001"}
-    rows = decide(spark, [json.dumps(without_gp), json.dumps(somerset)], parameters={"gp_practice_code": "L81004"})
-    assert spark_columns(rows[0]) == expected_columns(hiu.evaluate(BASELINE, as_of=AS_OF))
-    assert spark_columns(rows[1]) == expected_columns(hiu.evaluate(somerset, as_of=AS_OF))
-    assert rows[1]["outcome"] != "accept"
+def test_policy_parameters_reach_the_executors(spark: Any, hiu: recnav_rules.Policy) -> None:
+    seventeen = {**BASELINE, "date_of_birth": "2009-06-15"}
+    changed = recnav_rules.load_policy("bnssg-hiu-pilot", parameters={"adult_age": 16})
+    rows = decide(spark, [json.dumps(seventeen)], parameters={"adult_age": 16})
+    assert spark_columns(rows[0]) == expected_columns(changed.evaluate(seventeen, as_of=AS_OF))
+    assert rows[0]["outcome"] == "accept"
+    assert hiu.evaluate(seventeen, as_of=AS_OF).outcome.value != "accept"
+    assert rows[0]["policy_digest"] == changed.digest != hiu.digest
 
 
 def test_a_policy_file_not_built_in_is_shipped_to_the_executors(spark: Any, tmp_path: Path) -> None:
@@ -192,3 +193,20 @@ def test_the_example_screening_job(spark: Any, hiu: recnav_rules.Policy) -> None
     for row in decisions:
         facts = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in row["facts"].asDict().items()}
         assert spark_columns(row) == expected_columns(hiu.evaluate(facts, as_of=AS_OF))
+
+
+def test_each_process_compiles_the_policy_once(hiu: recnav_rules.Policy) -> None:
+    from recnav_rules.spark import _ship
+
+    _policy, shipment = _ship("bnssg-hiu-pilot", None)
+    first = shipment.load()
+    assert shipment.load() is first
+    assert first.digest == hiu.digest
+
+
+def test_an_executor_whose_policy_differs_from_the_drivers_refuses(hiu: recnav_rules.Policy) -> None:
+    from recnav_rules.spark import _PolicyShipment
+
+    stale = _PolicyShipment("bnssg-hiu-pilot", "0" * 64)
+    with pytest.raises(RuntimeError, match="install the same recnav-rules version everywhere"):
+        stale.load()

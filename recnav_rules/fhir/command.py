@@ -47,6 +47,8 @@ def _check_options(args: argparse.Namespace) -> None:
             ("--errors", getattr(args, "errors", None) is not None),
             ("--trace", bool(getattr(args, "trace", False))),
             ("--engine durable", getattr(args, "engine", "native") != "native"),
+            ("--log", getattr(args, "log", None) is not None),
+            ("--explain", getattr(args, "explain", None) is not None),
         )
         if given
     ]
