@@ -84,7 +84,14 @@ def _reference(register: Any) -> Any:
     return registry._reference(register)
 
 
-def compile_policy_data(policy: Mapping[str, Any], folder: str, *, register: Any = None, file: str | None = None) -> Policy:
+def compile_policy_data(
+    policy: Mapping[str, Any],
+    folder: str,
+    *,
+    register: Any = None,
+    file: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> Policy:
     """Compile one policy given as YAML data (a mutant), with every check a real policy meets.
 
     Fast path: the data goes straight to the engine's compiler (as if read from ``file``),
@@ -97,20 +104,23 @@ def compile_policy_data(policy: Mapping[str, Any], folder: str, *, register: Any
 
         services, _ = _services()
         doc = LocatedDocument(file or os.path.join(folder, "mutant.yaml"), {"policies": [dict(policy)]})
-        compiled = compile_document(doc, services=services, reference=_reference(register))
+        extra = {"parameters": dict(parameters)} if parameters else {}
+        compiled = compile_document(doc, services=services, reference=_reference(register), **extra)
     except (ImportError, TypeError, AttributeError):
-        return _compile_through_file(policy, folder, register)
+        return _compile_through_file(policy, folder, register, parameters)
     if len(compiled) != 1:
-        return _compile_through_file(policy, folder, register)
+        return _compile_through_file(policy, folder, register, parameters)
     return Policy(compiled[0])
 
 
-def _compile_through_file(policy: Mapping[str, Any], folder: str, register: Any) -> Policy:
+def _compile_through_file(policy: Mapping[str, Any], folder: str, register: Any, parameters: Mapping[str, Any] | None) -> Policy:
     text = yaml.safe_dump({"policies": [dict(policy)]}, sort_keys=False, allow_unicode=True)
     handle, name = tempfile.mkstemp(suffix=".yaml", dir=folder)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
+        if parameters:
+            return load_policy(name, register=register, parameters=dict(parameters))
         return load_policy(name, register=register)
     finally:
         os.unlink(name)

@@ -316,6 +316,7 @@ class _Suite:
 
     policy_id: str
     membership: str | None
+    parameters: tuple[tuple[str, Any], ...]
     cases: tuple[Case, ...]
 
 
@@ -340,7 +341,9 @@ def _run_one(mutant: Mutant) -> MutantResult:
             continue
         register = _worker["registers"][suite.membership]
         try:
-            policy = compile_policy_data(changed, _worker["folder"], register=register, file=mutant.file)
+            policy = compile_policy_data(
+                changed, _worker["folder"], register=register, file=mutant.file, parameters=dict(suite.parameters)
+            )
         except PolicyError as exc:
             first = exc.problems[0] if exc.problems else None
             return MutantResult(mutant, "invalid", first.message if first is not None else str(exc))
@@ -358,10 +361,14 @@ def _run_one(mutant: Mutant) -> MutantResult:
         originals: dict[Any, Any] = _worker.setdefault("originals", {})
         proved = True
         for suite, policy, as_of in compiled:
-            key = (suite.policy_id, suite.membership)
+            key = (suite.policy_id, suite.membership, suite.parameters)
             if key not in originals:
                 originals[key] = compile_policy_data(
-                    policies[mutant.index], _worker["folder"], register=_worker["registers"][suite.membership], file=mutant.file
+                    policies[mutant.index],
+                    _worker["folder"],
+                    register=_worker["registers"][suite.membership],
+                    file=mutant.file,
+                    parameters=dict(suite.parameters),
                 )
             try:
                 proved = proved and equivalent(originals[key].compiled, policy.compiled, as_of)
@@ -378,7 +385,7 @@ def _provable(mutant: Mutant) -> bool:
 
 
 def _suites(policy_ids: Sequence[str], cases_paths: Iterable[str | Path]) -> list[_Suite]:
-    grouped: dict[tuple[str, str | None], list[Case]] = {}
+    grouped: dict[tuple[str, str | None, tuple[tuple[str, Any], ...]], list[Case]] = {}
     for file in case_files(cases_paths):
         for case in load_cases(file):
             original = policy_for(case)
@@ -387,8 +394,9 @@ def _suites(policy_ids: Sequence[str], cases_paths: Iterable[str | Path]) -> lis
             failures = run_case(case, original).failures
             if failures:
                 raise AssuranceError(f"{case.location}: the case fails on the unchanged policy ({failures[0]}); fix it before mutation testing")
-            grouped.setdefault((original.id, case.pcn_membership), []).append(case)
-    return [_Suite(pid, membership, tuple(cases)) for (pid, membership), cases in grouped.items()]
+            parameters = tuple(sorted(getattr(case, "parameters", {}).items()))
+            grouped.setdefault((original.id, case.pcn_membership, parameters), []).append(case)
+    return [_Suite(pid, membership, parameters, tuple(cases)) for (pid, membership, parameters), cases in grouped.items()]
 
 
 def mutation_test(
