@@ -51,6 +51,7 @@ def test_a_bad_bundle_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capt
         (["--fhir", "/no/such/bundle.json"], "bundle: cannot read /no/such/bundle.json: No such file or directory"),
         (["--fhir", ACCEPT, "facts.json"], "--fhir reads one bundle; it does not go with a facts FILE"),
         (["--fhir", ACCEPT, "--engine", "durable"], "--fhir reads one bundle; it does not go with --engine durable"),
+        (["--fhir", ACCEPT, "--log", "decisions.db"], "--fhir reads one bundle; it does not go with --log"),
     ],
 )
 def test_usage_errors(capsys: pytest.CaptureFixture[str], extra: list[str], expected: str) -> None:

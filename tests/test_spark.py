@@ -210,3 +210,20 @@ def test_an_executor_whose_policy_differs_from_the_drivers_refuses(hiu: recnav_r
     stale = _PolicyShipment("bnssg-hiu-pilot", "0" * 64)
     with pytest.raises(RuntimeError, match="install the same recnav-rules version everywhere"):
         stale.load()
+
+
+def test_timestamp_and_date_struct_fields_decide_as_iso_strings_do(hiu: recnav_rules.Policy) -> None:
+    """What Spark hands a worker for struct facts: Arrow dates and UTC timestamps."""
+    import pyarrow as pa
+
+    from recnav_rules.spark import _decide_batch
+
+    times = [dt.datetime(2026, 11, day, 23, 30, tzinfo=dt.UTC) for day in (1, 5, 9, 12, 19)]
+    calls = [{"at": at, "category": "emergency", "location": "private_dwelling"} for at in times]
+    facts = {**BASELINE, "cad_hiu_flag": False, "referral_date": dt.date(2026, 11, 20), "emergency_calls": calls}
+    batch = pa.RecordBatch.from_pylist([{"facts": facts}])
+    (row,) = _decide_batch(hiu, batch, as_of=AS_OF, facts_col="facts").to_pylist()
+    as_text = {**facts, "referral_date": "2026-11-20", "emergency_calls": [{**c, "at": c["at"].isoformat()} for c in calls]}
+    expected = expected_columns(hiu.evaluate(as_text, as_of=AS_OF))
+    assert (row["outcome"], row["facts_digest"], row["reasons"]) == (expected["outcome"], expected["facts_digest"], expected["reasons"])
+    assert row["outcome"] == "accept"
