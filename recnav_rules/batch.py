@@ -106,6 +106,8 @@ class BatchResult:
     kind: str | None = None
     problems: tuple[dict[str, Any], ...] = ()
     more: int = 0
+    record: Any = field(default=None, compare=False, repr=False)
+    """With a decision log: this decision's prepared record, stored by the main process (recnav_rules.audit)."""
 
     @property
     def ok(self) -> bool:
@@ -139,6 +141,7 @@ def decision_summary(decision: Decision, *, trace: bool = False) -> dict[str, An
     if trace:
         return decision.to_dict()
     return {
+        **({"decision_id": decision.decision_id} if decision.decision_id is not None else {}),
         "outcome": decision.outcome.value,
         "complete": decision.complete,
         "reasons": [r.rule_id for r in decision.reasons],
@@ -188,7 +191,9 @@ def _internal_error(line: int, exc: BaseException) -> BatchResult:
     )
 
 
-def _decide_facts(policy: Policy, known: frozenset[str], line: int, facts: object, as_of: dt.date, trace: bool) -> BatchResult:
+def _decide_facts(
+    policy: Policy, known: frozenset[str], line: int, facts: object, as_of: dt.date, trace: bool, recorder: Any = None
+) -> BatchResult:
     if not isinstance(facts, Mapping):
         got = "a list" if isinstance(facts, list) else type(facts).__name__
         return BatchResult(line, error=f"facts must be a JSON object (a mapping), got {got}", kind="not-object")
@@ -201,6 +206,10 @@ def _decide_facts(policy: Policy, known: frozenset[str], line: int, facts: objec
                 kind="too-many-unknown-facts",
             )
         decision = policy.evaluate(facts, as_of=as_of)
+        if recorder is not None:  # a decision log's RecordMaker (recnav_rules.audit)
+            record = recorder.prepare(decision, facts)
+            decision = decision.with_decision_id(record.decision_id)
+            return BatchResult(line, decision_dict=decision_summary(decision, trace=trace), record=record)
         return BatchResult(line, decision_dict=decision_summary(decision, trace=trace))
     except FactValidationError as exc:
         return _fact_error(line, exc)
@@ -230,9 +239,9 @@ def _known_facts(policy: Policy) -> frozenset[str]:
     return frozenset(policy.compiled.facts)
 
 
-def _decide_mappings(policy: Policy, items: list[tuple[int, object]], as_of: dt.date, trace: bool) -> list[BatchResult]:
+def _decide_mappings(policy: Policy, items: list[tuple[int, object]], as_of: dt.date, trace: bool, recorder: Any = None) -> list[BatchResult]:
     known = _known_facts(policy)
-    return [_decide_facts(policy, known, line, facts, as_of, trace) for line, facts in items]
+    return [_decide_facts(policy, known, line, facts, as_of, trace, recorder) for line, facts in items]
 
 
 def _serialise(result: BatchResult) -> tuple[bool, str]:
@@ -242,17 +251,20 @@ def _serialise(result: BatchResult) -> tuple[bool, str]:
         return True, _internal_error(result.line, exc).to_json()
 
 
-def _decide_lines(policy: Policy, items: list[tuple[int, bytes | _Rejected]], as_of: dt.date, trace: bool) -> list[tuple[bool, str]]:
-    """Parse, decide and serialise a chunk of input lines: (is_error, output JSON line)."""
+def _decide_lines(
+    policy: Policy, items: list[tuple[int, bytes | _Rejected]], as_of: dt.date, trace: bool, recorder: Any = None
+) -> list[tuple[bool, str, Any]]:
+    """Parse, decide and serialise a chunk of input lines: (is_error, output JSON line, decision log record or None)."""
     known = _known_facts(policy)
-    out: list[tuple[bool, str]] = []
+    out: list[tuple[bool, str, Any]] = []
     for line, raw in items:
         facts, problem = _parse_line(raw)
         if problem is not None:
             result = BatchResult(line, error=problem.message, kind=problem.kind)
         else:
-            result = _decide_facts(policy, known, line, facts, as_of, trace)
-        out.append(_serialise(result))
+            result = _decide_facts(policy, known, line, facts, as_of, trace, recorder)
+        is_error, text = _serialise(result)
+        out.append((is_error, text, None if is_error else result.record))
     return out
 
 
@@ -260,8 +272,8 @@ def _mapping_failed(line: int, why: str) -> BatchResult:
     return BatchResult(line, error=why, kind="internal")
 
 
-def _line_failed(line: int, why: str) -> tuple[bool, str]:
-    return True, _mapping_failed(line, why).to_json()
+def _line_failed(line: int, why: str) -> tuple[bool, str, Any]:
+    return True, _mapping_failed(line, why).to_json(), None
 
 
 # --- worker processes ------------------------------------------------------------------------------
@@ -332,12 +344,12 @@ def _worker_policy_or_fail() -> Policy:
     return _worker_policy
 
 
-def _worker_mappings(items: list[tuple[int, object]], as_of: dt.date, trace: bool) -> list[BatchResult]:
-    return _decide_mappings(_worker_policy_or_fail(), items, as_of, trace)
+def _worker_mappings(items: list[tuple[int, object]], as_of: dt.date, trace: bool, recorder: Any = None) -> list[BatchResult]:
+    return _decide_mappings(_worker_policy_or_fail(), items, as_of, trace, recorder)
 
 
-def _worker_lines(items: list[tuple[int, bytes | _Rejected]], as_of: dt.date, trace: bool) -> list[tuple[bool, str]]:
-    return _decide_lines(_worker_policy_or_fail(), items, as_of, trace)
+def _worker_lines(items: list[tuple[int, bytes | _Rejected]], as_of: dt.date, trace: bool, recorder: Any = None) -> list[tuple[bool, str, Any]]:
+    return _decide_lines(_worker_policy_or_fail(), items, as_of, trace, recorder)
 
 
 # --- the pipeline ----------------------------------------------------------------------------------
@@ -353,13 +365,14 @@ def _run(
     policy: Policy,
     items: Iterable[T],
     *,
-    local: Callable[[Policy, list[T], dt.date, bool], list[R]],
-    remote: Callable[[list[T], dt.date, bool], list[R]],
+    local: Callable[[Policy, list[T], dt.date, bool, Any], list[R]],
+    remote: Callable[[list[T], dt.date, bool, Any], list[R]],
     failed: Callable[[int, str], R],
     as_of: dt.date,
     jobs: int,
     trace: bool,
     chunk_size: int,
+    recorder: Any = None,
 ) -> Generator[R, None, None]:
     """Apply ``local`` (in this process) or ``remote`` (in ``jobs`` workers) chunk by chunk, in order.
 
@@ -368,7 +381,7 @@ def _run(
     """
     if jobs <= 1:
         for chunk in _chunks(items, chunk_size):
-            yield from local(policy, chunk, as_of, trace)
+            yield from local(policy, chunk, as_of, trace, recorder)
         return
     source = _policy_source(policy)
 
@@ -394,7 +407,7 @@ def _run(
                 ) from None
             pool.shutdown(wait=True, cancel_futures=True)
             pool = new_pool()
-            again = [(c, pool.submit(remote, c, as_of, trace)) for c, _ in pending]
+            again = [(c, pool.submit(remote, c, as_of, trace, recorder)) for c, _ in pending]
             pending.clear()
             pending.extend(again)
             return [failed(item[0], "a worker process ended while deciding this part of the input; the line was not decided") for item in chunk]
@@ -403,7 +416,7 @@ def _run(
 
     try:
         for chunk in _chunks(items, chunk_size):
-            pending.append((chunk, pool.submit(remote, chunk, as_of, trace)))
+            pending.append((chunk, pool.submit(remote, chunk, as_of, trace, recorder)))
             if len(pending) >= jobs * _IN_FLIGHT_PER_JOB:
                 yield from collect()
         while pending:
@@ -428,6 +441,7 @@ def evaluate_many(
     jobs: int = 1,
     trace: bool = False,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    log: Any = None,
 ) -> Iterator[BatchResult]:
     """Decide every referral in ``facts``, yielding one ``BatchResult`` per item, in input order.
 
@@ -442,6 +456,14 @@ def evaluate_many(
     jobs = _check_jobs(jobs, chunk_size)
     day = as_of if as_of is not None else dt.date.today()
     numbered = enumerate(facts, start=1)
+    if log is not None:  # a DecisionLog: each decision is recorded, in input order, in this process
+        from recnav_rules.audit.batching import logged_in_order
+
+        results = _run(
+            policy, numbered, local=_decide_mappings, remote=_worker_mappings, failed=_mapping_failed,
+            as_of=day, jobs=jobs, trace=trace, chunk_size=chunk_size, recorder=log.record_maker(policy),
+        )
+        return logged_in_order(results, log, lambda result: result.record)
     return _run(
         policy, numbered, local=_decide_mappings, remote=_worker_mappings, failed=_mapping_failed,
         as_of=day, jobs=jobs, trace=trace, chunk_size=chunk_size,
@@ -579,6 +601,15 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise _Terminated
 
 
+def _open_log(args: argparse.Namespace) -> Any:
+    """The decision log of ``--log LOG`` (recnav_rules.audit), or None."""
+    if getattr(args, "log", None) is None:
+        return None
+    from recnav_rules.audit import DecisionLog
+
+    return DecisionLog(args.log)
+
+
 def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
     """``recnav-rules evaluate --policy ID --batch IN.jsonl [--out OUT.jsonl] [--errors E.jsonl] [--jobs N] [--trace] [--fail-on-error]``.
 
@@ -610,6 +641,7 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
     _refuse_clobbering(args.batch, files, policy.file)
     stream = _open_input(args.batch)
     outputs: dict[str, _Output] = {}
+    log: Any = None
     counts = _Counts()
     previous_sigterm: Any = None
     in_main_thread = threading.current_thread() is threading.main_thread()
@@ -625,13 +657,19 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
             previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
         show = sys.stderr.isatty() and errors is not sys.stderr
         next_tick = counts.started + 0.5
+        log = _open_log(args)
         results = _run(
             policy, _read_lines(stream, counts, args.batch), local=_decide_lines, remote=_worker_lines,
             failed=_line_failed, as_of=as_of, jobs=jobs, trace=args.trace, chunk_size=DEFAULT_CHUNK_SIZE,
+            recorder=log.record_maker(policy) if log is not None else None,
         )
+        if log is not None:  # --log: each decision is recorded, in input order, before it is written
+            from recnav_rules.audit.batching import logged_in_order
+
+            results = logged_in_order(results, log, lambda item: item[2])  # type: ignore[assignment]
         done = 0
         try:
-            for is_error, text in results:
+            for is_error, text, _record in results:
                 if is_error:
                     counts.errors += 1
                     errors.write(text + "\n")
@@ -676,3 +714,5 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
             output.discard()
         if args.batch != "-":
             stream.close()
+        if log is not None:
+            log.close()
