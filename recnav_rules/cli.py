@@ -163,9 +163,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.fhir is not None:  # a FHIR R4 Bundle instead of a facts file (recnav_rules/fhir, issue 15)
         from recnav_rules.fhir.command import run_fhir_command
 
-        return run_fhir_command(args, lambda: load_policy(args.policy, register=_register(args)))
+        return run_fhir_command(args, lambda: load_policy(args.policy, register=_register(args), parameters=_parameters(args)))
     _check_evaluate_options(args)
-    policy = load_policy(args.policy, register=_register(args))
+    policy = load_policy(args.policy, register=_register(args), parameters=_parameters(args))
     if args.batch is not None:
         from recnav_rules.batch import run_batch_command
 
@@ -185,6 +185,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
         sys.stdout.write(explain_at(decision, args.explain or "full"))
     return EXIT_OK
+
+
+def _parameters(args: argparse.Namespace) -> dict[str, object] | None:
+    """``--param NAME=VALUE`` options as policy parameters (read as the declared types)."""
+    from recnav_rules.policies.parameters import parameters_from_options
+
+    return parameters_from_options(args.param) if args.param else None
 
 
 def _register(args: argparse.Namespace) -> object:
@@ -251,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--register", metavar="EPRACCUR.csv", help="an ODS epraccur extract to use instead of the built-in register")
     evaluate.add_argument("--register-as-of", type=_date, metavar="DATE", help="with --register: the extract's publication date")
     evaluate.add_argument("--pcn-membership", metavar="FILE.csv", help="PCN membership (practice_code,pcn_code,pcn_name) to merge in")
+    evaluate.add_argument(
+        "--param", action="append", metavar="NAME=VALUE", help="set a policy parameter (repeatable), e.g. network4_pcn_code=U12345"
+    )
     evaluate.add_argument("--batch", metavar="IN.jsonl", help="evaluate one referral per line")
     evaluate.add_argument("--out", metavar="OUT.jsonl", help="with --batch: where decisions go")
     evaluate.add_argument("--errors", metavar="ERRORS.jsonl", help="with --batch: where bad lines go")

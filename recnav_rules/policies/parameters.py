@@ -26,11 +26,13 @@ from recnav_rules.errors import PolicyError, PolicyProblem, closest
 
 __all__ = [
     "PARAMETER_TYPES",
+    "OptionText",
     "ResolvedParameters",
     "check_loaded",
     "glossary_for_digest",
     "parameter_from_text",
     "parameters_for_digest",
+    "parameters_from_options",
     "record_parameters",
     "resolve_document",
 ]
@@ -101,6 +103,30 @@ def parameter_from_text(spec: Mapping[str, Any] | None, text: str) -> Any:
     return text
 
 
+class OptionText(str):
+    """A value typed on the command line: read as the parameter's declared type when resolved."""
+
+    __slots__ = ()
+
+
+def parameters_from_options(options: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` strings (``--param``) as parameters; a malformed one is a PolicyError."""
+    found: dict[str, Any] = {}
+    problems: list[PolicyProblem] = []
+    for option in options:
+        name, equals, value = option.partition("=")
+        name = name.strip()
+        if not equals or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            problems.append(PolicyProblem("<--param>", None, None, "bad-parameter", f"expected NAME=VALUE with a parameter name, got {option!r}"))
+        elif name in found:
+            problems.append(PolicyProblem("<--param>", None, None, "bad-parameter", f"parameter '{name}' is given twice"))
+        else:
+            found[name] = OptionText(value)
+    if problems:
+        raise PolicyError(problems)
+    return found
+
+
 def _dated_value(values: Mapping[Any, Any], on: dt.date) -> tuple[bool, Any]:
     """(found, value): the value whose start date is the latest on or before ``on``."""
     best: tuple[dt.date, Any] | None = None
@@ -167,6 +193,8 @@ def resolve_document(
             if not isinstance(spec, dict) or spec.get("type") not in PARAMETER_TYPES:
                 continue  # the schema check reports it
             if name in given:
+                if isinstance(given[name], OptionText):
+                    given = {**given, name: parameter_from_text(spec, str(given[name]))}
                 why = _type_error(spec, given[name])
                 if why is not None:
                     problems.append(PolicyProblem(f"<parameter {name}>", None, None, "bad-parameter", f"parameter '{name}' of '{raw.get('id')}': {why}"))
