@@ -93,7 +93,8 @@ def test_warnings_unreachable_and_unused(tmp_path: Path, capsys: pytest.CaptureF
     )
     path = tmp_path / "warn.yaml"
     path.write_text(text, encoding="utf-8")
-    problems = validate_paths([path])
+    lint = ("unreachable-rule", "unused-fact")  # MINIMAL's source record is incomplete too: not this test's subject
+    problems = [p for p in validate_paths([path]) if p.code in lint]
     assert sorted((p.code, p.severity) for p in problems) == [
         ("unreachable-rule", "warning"),
         ("unused-fact", "warning"),
@@ -104,7 +105,9 @@ def test_warnings_unreachable_and_unused(tmp_path: Path, capsys: pytest.CaptureF
     assert run(capsys, "validate", "--strict", str(path))[0] == 1
     code, out, _ = run(capsys, "validate", "--format", "json", "--strict", str(path))
     data = json.loads(out)
-    assert code == 1 and data["ok"] is False and len(data["problems"]) == 3
+    assert code == 1 and data["ok"] is False
+    assert sorted(p["code"] for p in data["problems"] if p["code"] in lint) == ["unreachable-rule", "unused-fact", "unused-fact"]
+    assert {p["severity"] for p in data["problems"]} == {"warning"}
 
 
 def test_render_problem_without_a_line() -> None:

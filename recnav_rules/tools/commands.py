@@ -157,7 +157,7 @@ def _docs(args: argparse.Namespace) -> int:
             raise UsageError("name one POLICY, or use --out DIR / --check DIR")
         if args.format == "json":
             raise UsageError("a policy document is Markdown; --format json applies to --out and --check")
-        sys.stdout.write(render_policy(load_policy(args.policies[0]).compiled))
+        sys.stdout.write(render_policy(load_policy(args.policies[0], allow_unset_parameters=True).compiled))
         return 0
     if args.check is not None:
         check_readable(args.check, "folder")
@@ -168,7 +168,7 @@ def _docs(args: argparse.Namespace) -> int:
     stale: list[str] = []
     written: list[str] = []
     for target in targets:
-        policy = load_policy(target)
+        policy = load_policy(target, allow_unset_parameters=True)  # documents read a policy, never decide
         path = folder / f"{policy.id}.md"
         text = render_policy(policy.compiled)
         if args.check is not None:

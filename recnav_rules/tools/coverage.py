@@ -1,7 +1,8 @@
 """Rule coverage: which rules and which comparisons the test cases made true, false, unknown.
 
-Rules and criteria are read off each decision's trace (the values the engine recorded). Each
-comparison inside them is worked out again for the case's facts (``engine_adapter``). A rule is
+Everything is read off each decision's trace: the value the engine recorded for every criterion
+and rule, and for every comparison inside them (``TraceStep.conditions``). The list of
+comparisons, reached or not, comes from the compiled policy (``engine_adapter``). A rule is
 *covered* when some case made it true and some case made it false; each comparison's report says
 which of true / false / unknown were seen. Gaps are listed with the file and line of the rule or
 comparison.
@@ -21,12 +22,11 @@ from typing import Any
 
 from recnav_rules.engine.model import CompiledPolicy
 from recnav_rules.tools.cases import CaseResult
-from recnav_rules.tools.engine_adapter import ConditionProbe, render_leaf
+from recnav_rules.tools.engine_adapter import comparisons
 
 __all__ = ["Coverage", "Item", "coverage_json", "lcov", "measure"]
 
 VALUES = ("true", "false", "unknown")
-_TEXT = {True: "true", False: "false", None: "unknown"}
 
 
 def display_path(file: str) -> str:
@@ -146,10 +146,13 @@ def _both_ways(items: list[Item]) -> float:
 
 def measure(policy: CompiledPolicy, results: Iterable[CaseResult]) -> Coverage:
     """Coverage of one policy by the cases (results of other policies are ignored)."""
-    probe = ConditionProbe(policy)
     rules = {rule.id: Item("rule", rule.id, policy.file, rule.line) for rule in policy.rules}
     criteria = {c.id: Item("criterion", c.id, policy.file, c.line) for c in policy.criteria}
-    items = [Item("condition", f"'{render_leaf(leaf)}' in {owner}", policy.file, leaf.line) for owner, leaf in probe.leaves]
+    steps = {
+        key: [Item("condition", f"'{c.text}' in {c.kind} {c.owner}", policy.file, c.line) for c in found]
+        for key, found in comparisons(policy).items()
+    }
+    items = [item for found in steps.values() for item in found]
     coverage = Coverage(policy.id, list(rules.values()), items, list(criteria.values()), file=policy.file)
     for result in results:
         decision = result.decision
@@ -157,10 +160,9 @@ def measure(policy: CompiledPolicy, results: Iterable[CaseResult]) -> Coverage:
             continue
         coverage.cases += 1
         for step in decision.trace:
-            owner = rules if step.kind == "rule" else criteria
-            owner[step.id].counts[step.value] += 1
-        for item, value in zip(items, probe.values(result.case.facts, result.case.as_of), strict=True):
-            item.counts[_TEXT[value]] += 1
+            (rules if step.kind == "rule" else criteria)[step.id].counts[step.value] += 1
+            for item, checked in zip(steps[(step.kind, step.id)], step.conditions, strict=True):
+                item.counts[checked.value] += 1
     return coverage
 
 

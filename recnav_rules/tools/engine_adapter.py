@@ -1,49 +1,42 @@
-"""The one place the policy owners' tools reach into engine internals.
+"""The one place the policy owners' tools reach into the engine beyond the public API.
 
-Condition coverage needs the value of every single comparison (``Leaf``) for a case, which the
-public ``Decision`` does not record (its trace stops at criteria and rules). Everything here
-reads the compiled policy's data fields only (``node``, ``criteria``, ``rules``) and uses the
-evaluator's fact preparation and the condition builder; when the engine's internals move, this
-module is the only one to change.
+Coverage lists every comparison (``Leaf``) of a policy, even those no case reached, so it walks
+the compiled policy's condition trees (data fields only: ``criteria``, ``rules``, ``node``) with
+the engine's tree helpers, in the order a decision's trace records them
+(``TraceStep.conditions``: criteria first, then rules, leaves left to right). Values always come
+from decisions, never from evaluating anything here. When the engine's helpers move, this module
+is the only one to change.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
 
-from recnav_rules._version import __version__
 from recnav_rules.engine import conditions
-from recnav_rules.engine.evaluator import Evaluator
-from recnav_rules.engine.model import CompiledPolicy, Leaf, Tri
+from recnav_rules.engine.model import CompiledPolicy
 
-__all__ = ["ConditionProbe", "render_leaf"]
-
-
-def render_leaf(leaf: Leaf) -> str:
-    """The comparison in plain words, as the policy documents say it."""
-    return conditions.render(leaf)
+__all__ = ["Comparison", "comparisons"]
 
 
-class ConditionProbe:
-    """Every comparison in a policy's criteria and rules (in order), and their values for a case."""
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One comparison in a criterion or rule: whose it is, what it says, where it stands."""
 
-    def __init__(self, policy: CompiledPolicy) -> None:
-        self._evaluator = Evaluator(policy, __version__)
-        self._criteria = tuple((("c", c.id), conditions.build(c.node)) for c in policy.criteria)
-        found: list[tuple[str, Leaf]] = []
-        for criterion in policy.criteria:
-            found.extend((f"criterion {criterion.id}", leaf) for leaf in conditions.leaves(criterion.node))
-        for rule in policy.rules:
-            found.extend((f"rule {rule.id}", leaf) for leaf in conditions.leaves(rule.node))
-        self.leaves: tuple[tuple[str, Leaf], ...] = tuple(found)
-        """(owner, comparison): owner is e.g. ``rule in-custody`` or ``criterion adult``."""
-        self._runners: tuple[Callable[[dict[Any, Any]], Tri], ...] = tuple(conditions.build(leaf) for _, leaf in found)
+    kind: str
+    """criterion or rule."""
+    owner: str
+    """The criterion's or rule's id."""
+    text: str
+    """As the trace words it, e.g. ``age_years is less than 18``."""
+    line: int | None
 
-    def values(self, facts: Mapping[str, Any], as_of: dt.date) -> tuple[Tri, ...]:
-        """Each comparison's three-valued result for these facts (raises FactValidationError)."""
-        env = self._evaluator.prepare(facts, as_of)[0]
-        for key, value_of in self._criteria:
-            env[key] = value_of(env)
-        return tuple(run(env) for run in self._runners)
+
+def comparisons(policy: CompiledPolicy) -> dict[tuple[str, str], tuple[Comparison, ...]]:
+    """(kind, id) of each criterion and rule -> its comparisons, in the trace's order."""
+    found: dict[tuple[str, str], tuple[Comparison, ...]] = {}
+    for kind, items in (("criterion", policy.criteria), ("rule", policy.rules)):
+        for item in items:
+            found[(kind, item.id)] = tuple(
+                Comparison(kind, item.id, conditions.render(leaf), leaf.line) for leaf in conditions.leaves(item.node)
+            )
+    return found
