@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+from typing import Any
 
 from recnav_rules.errors import PolicyError
 from recnav_rules.policy import Policy
@@ -58,22 +59,41 @@ def _mutate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _policies(target: str, membership: str | None) -> list[Policy]:
+def _parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """``--param NAME=VALUE`` options as policy parameters (empty when none are given)."""
+    if not args.param:
+        return {}
+    from recnav_rules.policies.parameters import parameters_from_options
+
+    return dict(parameters_from_options(args.param))
+
+
+def _load(target: str, args: argparse.Namespace) -> Policy:
+    from recnav_rules.assurance._engine import register_for
+    from recnav_rules.policies.registry import load_policy
+
+    parameters = _parameters(args)
+    register = register_for(args.pcn_membership)
+    if parameters:
+        return load_policy(target, register=register, parameters=parameters)
+    return load_policy(target, register=register)
+
+
+def _policies(target: str, args: argparse.Namespace) -> list[Policy]:
     """Every policy in a file, or the one policy an id (or ``file#id``) names."""
     from recnav_rules.assurance._engine import register_for
-    from recnav_rules.policies.registry import compile_file, load_policy
+    from recnav_rules.policies.registry import compile_file
 
-    register = register_for(membership)
-    if target.endswith((".yaml", ".yml", ".json")) and "#" not in target:
-        return list(compile_file(target, register=register))
-    return [load_policy(target, register=register)]
+    if target.endswith((".yaml", ".yml", ".json")) and "#" not in target and not args.param:
+        return list(compile_file(target, register=register_for(args.pcn_membership)))
+    return [_load(target, args)]
 
 
 def _analyse(args: argparse.Namespace) -> int:
     from recnav_rules.assurance.analyse import analyse_policy
 
     as_of = args.as_of or dt.date.today()
-    analyses = [analyse_policy(policy, as_of, out=args.out) for policy in _policies(args.path, args.pcn_membership)]
+    analyses = [analyse_policy(policy, as_of, out=args.out) for policy in _policies(args.path, args)]
     if args.format == "json":
         sys.stdout.write(json.dumps([a.to_dict() for a in analyses], indent=2) + "\n")
     else:
@@ -82,12 +102,9 @@ def _analyse(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from recnav_rules.assurance._engine import register_for
     from recnav_rules.assurance.diff import impact
-    from recnav_rules.policies.registry import load_policy
 
-    register = register_for(args.pcn_membership)
-    old, new = load_policy(args.old, register=register), load_policy(args.new, register=register)
+    old, new = _load(args.old, args), _load(args.new, args)
     report = impact(old, new, args.caseload, as_of=args.as_of or dt.date.today(), jobs=args.jobs)
     if args.format == "json":
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
@@ -114,6 +131,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     analyse.add_argument("--as-of", type=_date, default=None, help="the decision date assumed (default: today)")
     analyse.add_argument("--out", metavar="DIR", help="write each counterexample referral as DIR/<policy>--<check>.json")
     analyse.add_argument("--pcn-membership", metavar="FILE.csv", help="PCN membership to merge into the built-in register")
+    analyse.add_argument("--param", action="append", metavar="NAME=VALUE", help="set a policy parameter (repeatable)")
     analyse.add_argument("--format", choices=("text", "json"), default="text")
     analyse.set_defaults(run=_analyse)
 
@@ -124,5 +142,6 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     diff.add_argument("--as-of", type=_date, default=None, help="decide as of this date (default: today)")
     diff.add_argument("--jobs", type=_jobs, default=1, help="worker processes per version (0: one per core)")
     diff.add_argument("--pcn-membership", metavar="FILE.csv", help="PCN membership to merge into the built-in register")
+    diff.add_argument("--param", action="append", metavar="NAME=VALUE", help="set a policy parameter (repeatable)")
     diff.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     diff.set_defaults(run=_diff)

@@ -6,8 +6,8 @@ references), each part must be shown to matter by a pair of cases. This module u
 
 - the part is true in one case and false in the other,
 - the condition is true in one and false in the other, and
-- in each case, flipping only that part (the others as they were) would flip the condition:
-  the other parts do not mask it.
+- in each case, flipping only that part (the others as they were) would change the condition
+  (to its opposite, or to unknown): the other parts do not mask it.
 
 **Unique-cause MC/DC** (every other part equal in both cases) is stricter and impossible when
 two parts read the same fact; it is reported too, as information. Values are three-valued: a
@@ -140,12 +140,16 @@ def _evaluate(condition: Condition, truths: Sequence[Tri]) -> Tri:
 
 
 def _determines(condition: Condition, truths: list[Tri], index: int) -> bool:
-    """Flipping part ``index`` alone flips the condition (both values known)."""
+    """Flipping part ``index`` alone changes the (known) condition.
+
+    The flipped value may be unknown: in ``all(X present, X not in [...])`` with X absent, the
+    guard alone makes the condition false, and flipping it leaves it unknown — the guard is
+    what decided it, though its sibling can never be known while it is false.
+    """
     here = _evaluate(condition, truths)
     flipped = list(truths)
     flipped[index] = not truths[index]
-    there = _evaluate(condition, flipped)
-    return here is not None and there is not None and here != there
+    return here is not None and _evaluate(condition, flipped) != here
 
 
 def measure(policy: CompiledPolicy, decisions: Iterable[tuple[str, Decision]]) -> McdcReport:
