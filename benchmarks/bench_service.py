@@ -159,8 +159,9 @@ def main() -> None:
                 time.sleep(0.2)
         time.sleep(2)  # let every worker finish loading
         wrong = asyncio.run(_check(port, referrals, requests))
+        asyncio.run(_load(port, requests, args.clients, args.warmup, 0.0))  # warm-up, not counted
         cpu_before = _cpu_seconds(server.pid)
-        latencies, failures, seconds = asyncio.run(_load(port, requests, args.clients, args.seconds, args.warmup))
+        latencies, failures, seconds = asyncio.run(_load(port, requests, args.clients, args.seconds, 0.0))
         cpu_used = _cpu_seconds(server.pid) - cpu_before
     finally:
         server.send_signal(signal.SIGTERM)
@@ -177,7 +178,10 @@ def main() -> None:
     print(f"library check: {len(referrals) - wrong} of {len(referrals)} referrals answered exactly as Decision.to_dict()")
     print(f"decisions: {count} in {seconds:g} s = {count / seconds:,.0f} per second; non-200: {failures}")
     print(f"latency ms: p50 {pct(50):.1f}, p90 {pct(90):.1f}, p99 {pct(99):.1f}, max {latencies[-1] * 1000:.1f}, mean {statistics.fmean(latencies) * 1000:.1f}")
-    print(f"server CPU: {cpu_used:.1f} s over {seconds + args.warmup:g} s ({cpu_used / max(count, 1) * 1e6:.0f} us per decision incl. warm-up)")
+    per = cpu_used / max(count, 1)
+    print(f"server CPU: {cpu_used:.1f} s in {seconds:g} s of {args.workers} workers ({per * 1e6:.0f} us per decision); "
+          f"at that cost {args.workers} idle cores would serve about {args.workers / per:,.0f} per second (the client excluded)")
+    print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())} (other work on the machine competes for the cores)")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from recnav_rules.service import forms
 from recnav_rules.service.config import ServiceConfig
 from recnav_rules.service.running import running_service
 from tests.components import require
@@ -79,6 +80,7 @@ def shot(driver: object, name: str) -> Path:
     path = ARTIFACTS / f"explorer-{name}.png"
     from selenium.webdriver.common.by import By
 
+    driver.execute_script("window.scrollTo(0, 0)")  # type: ignore[attr-defined]
     body = driver.find_element(By.TAG_NAME, "body")  # type: ignore[attr-defined]
     driver.set_window_size(1280, max(900, min(body.size["height"] + 40, 2400)))  # type: ignore[attr-defined]
     driver.save_screenshot(str(path))  # type: ignore[attr-defined]
@@ -117,7 +119,9 @@ def fill_calls(driver: object) -> None:
 
     rows = driver.find_elements(By.CSS_SELECTOR, "#fact-emergency_calls tr.record-row")  # type: ignore[attr-defined]
     if len(rows) < len(CALLS):
-        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "#fact-emergency_calls button[value=more]"))  # type: ignore[attr-defined]
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "#fact-emergency_calls button[value='more:emergency_calls']"))  # type: ignore[attr-defined]
+        rows = driver.find_elements(By.CSS_SELECTOR, "#fact-emergency_calls tr.record-row")  # type: ignore[attr-defined]
+        assert len(rows) == forms.MIN_ROWS + 3
     for row, (at, category, location) in enumerate(CALLS):
         driver.find_element(By.ID, f"fact-emergency_calls-{row}-at").send_keys(at)  # type: ignore[attr-defined]
         Select(driver.find_element(By.ID, f"fact-emergency_calls-{row}-category")).select_by_value(category)  # type: ignore[attr-defined]
@@ -148,6 +152,10 @@ def test_policy_page_shows_rules_in_order_quotes_and_the_flowchart(browser: obje
 
     import recnav_rules
 
+    browser.get(f"{base_url}/")  # type: ignore[attr-defined]
+    titles = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".card h2")]  # type: ignore[attr-defined]
+    assert titles == [i.title for i in recnav_rules.list_policies()]
+    shot(browser, "index")
     browser.get(f"{base_url}/policies/{HIU}")  # type: ignore[attr-defined]
     rules = browser.find_elements(By.CSS_SELECTOR, "ol.rules > li")  # type: ignore[attr-defined]
     assert [r.get_attribute("id") for r in rules] == [f"rule-{i}" for i in recnav_rules.load_policy(HIU).rule_ids]
@@ -205,10 +213,10 @@ def test_a_bad_date_is_shown_at_its_field(browser: object, base_url: str) -> Non
     assert field.get_attribute("aria-invalid") == "true"
     assert "fact-date_of_birth-error" in field.get_attribute("aria-describedby")
     assert field.get_attribute("value") == "1988-02-30"
-    summary.find_element(By.LINK_TEXT, "date_of_birth: '1988-02-30' is not a date (YYYY-MM-DD)").click()
-    assert browser.switch_to.active_element.get_attribute("id") == "fact-date_of_birth"  # type: ignore[attr-defined]
     assert not browser.find_elements(By.ID, "outcome")  # type: ignore[attr-defined]
     shot(browser, "bad-date")
+    browser.find_element(By.LINK_TEXT, "date_of_birth: '1988-02-30' is not a date (YYYY-MM-DD)").click()  # type: ignore[attr-defined]
+    assert browser.switch_to.active_element.get_attribute("id") == "fact-date_of_birth"  # type: ignore[attr-defined]
 
 
 def test_a_bad_call_time_is_located_at_its_row(browser: object, base_url: str) -> None:
@@ -245,3 +253,30 @@ def test_the_form_works_from_the_keyboard(browser: object, base_url: str) -> Non
     labels = {e.get_attribute("for") for e in browser.find_elements(By.CSS_SELECTOR, "form.referral label")}  # type: ignore[attr-defined]
     inputs = {e.get_attribute("id") for e in browser.find_elements(By.CSS_SELECTOR, "form.referral input:not([type=hidden]), form.referral select")}  # type: ignore[attr-defined]
     assert inputs <= labels
+
+
+def test_decision_log_browser_finds_a_decision_by_id_and_shows_the_check(browser: object, tmp_path: Path) -> None:
+    import httpx
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    example = Path(__file__).parent.parent / "examples" / "hiu-referral.json"
+    import json
+
+    with running_service(ServiceConfig(port=0, log_path=str(tmp_path / "log.db"))) as url:
+        ids = [
+            httpx.post(f"{url}/v1/policies/{HIU}/decisions", json={"facts": json.loads(example.read_text()), "as_of": "2026-11-20"}, timeout=30).json()["decision_id"]
+            for _ in range(2)
+        ]
+        browser.get(url + "/")  # type: ignore[attr-defined]
+        click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Decision log"))  # type: ignore[attr-defined]
+        assert browser.find_element(By.ID, "verify").text.startswith("Log check: verified")  # type: ignore[attr-defined]
+        Select(browser.find_element(By.ID, "policy")).select_by_value(HIU)  # type: ignore[attr-defined]
+        click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form.search button"))  # type: ignore[attr-defined]
+        listed = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "table.log tbody td:first-child")]  # type: ignore[attr-defined]
+        assert listed == ids
+        shot(browser, "log")
+        browser.find_element(By.ID, "id").send_keys(ids[1])  # type: ignore[attr-defined]
+        click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form.search button"))  # type: ignore[attr-defined]
+        assert browser.find_element(By.ID, "decision-id").text == ids[1]  # type: ignore[attr-defined]
+        assert browser.find_element(By.ID, "outcome").text == "ACCEPT"  # type: ignore[attr-defined]

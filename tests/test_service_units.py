@@ -172,3 +172,13 @@ def test_view_marks_a_policy_without_parameter_values_as_not_ready() -> None:
     assert pcn.ready is False
     assert {p.name: p.value for p in pcn.parameters}["network4_pcn_code"] is None
     assert VIEW.ready is True
+
+
+def test_add_rows_grows_one_list_up_to_the_cap() -> None:
+    form = forms.read_form([("rows.emergency_calls", "3")], FACTS)
+    forms.add_rows(form, "emergency_calls")
+    assert form.rows["emergency_calls"] == 6
+    forms.add_rows(form, "age")
+    assert "age" not in form.rows
+    forms.add_rows(form, "emergency_calls", 10_000)
+    assert form.rows["emergency_calls"] == forms.MAX_ROWS

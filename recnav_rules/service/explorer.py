@@ -89,8 +89,10 @@ async def try_referral(request: Request) -> Response:
         body = (await request.body()).decode("utf-8", errors="replace")
         pairs = parse_qsl(body, keep_blank_values=True)
         form = forms.read_form(pairs, view.facts)
-        run = dict(pairs).get("action", "decide") == "decide"
-        return _try_page(request, policy, form, run=run)
+        action = dict(pairs).get("action", "decide")
+        if action.startswith("more:"):
+            forms.add_rows(form, action.removeprefix("more:"))
+        return _try_page(request, policy, form, run=action == "decide")
     pairs = list(request.query_params.multi_items())
     if not pairs:
         return _try_page(request, policy, None, run=False)

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from recnav_rules import FactProblem
 from recnav_rules.service._engine_view import FactView
 
-__all__ = ["ReadForm", "field_id", "locate", "message_for", "read_form", "share_query", "values_for"]
+__all__ = ["ReadForm", "add_rows", "field_id", "locate", "message_for", "read_form", "share_query", "values_for"]
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
@@ -117,6 +117,12 @@ def read_form(pairs: Iterable[tuple[str, str]], facts: Iterable[FactView], *, fr
         rows[fact.name] = min(MAX_ROWS, max(MIN_ROWS, wanted, (order[-1] + 2) if order else 0))
     as_of = raw.get("as_of")
     return ReadForm(out, as_of, raw, rows, kept_rows, none_lists, dropped)
+
+
+def add_rows(form: ReadForm, fact: str, count: int = 3) -> None:
+    """Show ``count`` more rows for a list fact (the "add rows" button; no script needed)."""
+    if fact in form.rows:
+        form.rows[fact] = min(MAX_ROWS, form.rows[fact] + count)
 
 
 def locate(problem: FactProblem, form: ReadForm) -> str:
