@@ -217,6 +217,7 @@ def test_an_internal_error_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[
         ((*EVALUATE,), "give a facts FILE"),
         (("test", "--fail-under", "90", CASES), "recnav-rules: error: --fail-under needs --coverage"),
         (("test", "--lcov", "x.info", CASES), "recnav-rules: error: --lcov needs --coverage"),
+        (("test", "--cobertura", "c.xml", "--coverage-json", "c.json", CASES), "error: --coverage-json, --cobertura need --coverage"),
         (("test", "--coverage", "--fail-under", "101", CASES), "a percentage is between 0 and 100, got 101"),
         (("test", "--coverage", "--fail-under", "-1", CASES), "a percentage is between 0 and 100, got -1"),
         (("test", "--coverage", "--fail-under", "most", CASES), "not a percentage: 'most'"),

@@ -365,6 +365,28 @@ def test_coverage_as_json_and_lcov(capsys: pytest.CaptureFixture[str], tmp_path:
     assert f"LF:{len(data_lines)}" in lines and "LH:0" in lines
 
 
+def test_coverage_as_cobertura(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    report = tmp_path / "cobertura.xml"
+    hiu_cases = str(ROOT / "policies" / "tests" / "bnssg-hiu-pilot.cases.yaml")
+    code, _, _ = run(capsys, "test", "--coverage", "--cobertura", str(report), hiu_cases)
+    assert code == 0
+    root = ET.parse(report).getroot()
+    (cls,) = root.iter("class")
+    hiu = recnav_rules.load_policy("bnssg-hiu-pilot")
+    assert (cls.get("name"), cls.get("filename")) == ("bnssg-hiu-pilot", display_path(hiu.file))
+    assert (cls.get("line-rate"), cls.get("branch-rate")) == ("1.0000", "1.0000")  # every rule, criterion, comparison
+    lines = {int(line.get("number", "0")): line for line in cls.iter("line")}
+    assert {rule.line for rule in hiu.compiled.rules} <= set(lines)
+    assert lines[hiu.compiled.rule("under-18").line or 0].get("condition-coverage") == "100% (2/2)"
+    code, _, _ = run(capsys, "test", "--coverage", "--cobertura", str(report), "-k", "in custody", hiu_cases)
+    root = ET.parse(report).getroot()
+    under_18 = next(line for line in root.iter("line") if line.get("number") == str(hiu.compiled.rule("under-18").line))
+    assert (under_18.get("hits"), under_18.get("condition-coverage")) == ("0", "50% (1/2)")
+    assert float(root.get("line-rate", "1")) < 1
+
+
 def test_full_coverage_marks_every_rule_line_hit(tmp_path: Path) -> None:
     from recnav_rules.tools.coverage import lcov
 

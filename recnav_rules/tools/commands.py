@@ -66,14 +66,19 @@ def _test(args: argparse.Namespace) -> int:
     from recnav_rules.tools.cases import case_files
 
     refuse_unless(
-        {"--fail-under": args.fail_under is not None, "--coverage-json": args.coverage_json is not None, "--lcov": args.lcov is not None},
+        {
+            "--fail-under": args.fail_under is not None,
+            "--coverage-json": args.coverage_json is not None,
+            "--lcov": args.lcov is not None,
+            "--cobertura": args.cobertura is not None,
+        },
         "--coverage",
         args.coverage,
     )
     paths = args.paths or _default_case_paths()
     for path in paths:
         check_readable(path, "file or folder")
-    for output in (args.junit_xml, args.coverage_json, args.lcov):
+    for output in (args.junit_xml, args.coverage_json, args.lcov, args.cobertura):
         if output is not None:
             check_writable(output)
     if not case_files(paths):
@@ -97,13 +102,12 @@ def _test(args: argparse.Namespace) -> int:
     code = 1 if shortfalls else code
     if args.junit_xml is not None:
         _write(args.junit_xml, junit_xml(results))
-    if args.coverage_json is not None or args.lcov is not None:
-        from recnav_rules.tools.coverage import coverage_json, lcov
+    if args.coverage:
+        from recnav_rules.tools.coverage import cobertura, coverage_json, lcov
 
-        if args.coverage_json is not None:
-            _write(args.coverage_json, coverage_json(coverages))
-        if args.lcov is not None:
-            _write(args.lcov, lcov(coverages))
+        for path, render in ((args.coverage_json, coverage_json), (args.lcov, lcov), (args.cobertura, cobertura)):
+            if path is not None:
+                _write(path, render(coverages))
     if args.format == "json":
         reported = [c.to_dict() for c in coverages] if args.coverage else None
         sys.stdout.write(results_json(results, deselected, reported, ok=code == 0))
@@ -249,6 +253,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     test.add_argument("--fail-under", type=_percent, metavar="PCT", help="with --coverage: fail below this rule coverage (0-100)")
     test.add_argument("--coverage-json", metavar="FILE", help="with --coverage: also write the coverage as JSON")
     test.add_argument("--lcov", metavar="FILE", help="with --coverage: also write the coverage as an LCOV tracefile")
+    test.add_argument("--cobertura", metavar="FILE", help="with --coverage: also write the coverage as Cobertura XML")
     test.add_argument("--mcdc", action="store_true", help="report MC/DC (masking); fail when a part is not shown")
     test.set_defaults(run=_test)
 

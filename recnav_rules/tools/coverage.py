@@ -7,8 +7,8 @@ comparisons, reached or not, comes from the compiled policy (``engine_adapter``)
 which of true / false / unknown were seen. Gaps are listed with the file and line of the rule or
 comparison.
 
-Reports: text (``Coverage.report``), JSON (``coverage_json``) and LCOV (``lcov``), so CI
-services and editors that read LCOV show the policy file's lines as covered or not.
+Reports: text (``Coverage.report``), JSON (``coverage_json``), LCOV (``lcov``) and Cobertura XML
+(``cobertura``), so CI services and editors show the policy file's lines as covered or not.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from recnav_rules.engine.model import CompiledPolicy
 from recnav_rules.tools.cases import CaseResult
 from recnav_rules.tools.engine_adapter import comparisons
 
-__all__ = ["Coverage", "Item", "coverage_json", "lcov", "measure"]
+__all__ = ["Coverage", "Item", "cobertura", "coverage_json", "lcov", "measure"]
 
 VALUES = ("true", "false", "unknown")
 
@@ -171,6 +171,36 @@ def coverage_json(coverages: Sequence[Coverage]) -> str:
     return json.dumps({"policies": [c.to_dict() for c in coverages]}, indent=2) + "\n"
 
 
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """One policy-file line as a coverage tool sees it: hits, and its values as branches."""
+
+    number: int
+    hits: int
+    """Cases that evaluated it when everything on it is covered, else 0."""
+    branches: int
+    taken: int
+
+
+def _lines(items: Sequence[Item]) -> list[_Line]:
+    on_line: dict[int, list[Item]] = {}
+    for item in items:
+        if item.line is not None:
+            on_line.setdefault(item.line, []).append(item)
+    found: list[_Line] = []
+    for number in sorted(on_line):
+        group = on_line[number]
+        hits = max(sum(item.counts.values()) for item in group) if all(item.covered for item in group) else 0
+        branches = sum(len(item.wanted) for item in group)
+        taken = sum(1 for item in group for value in item.wanted if item.counts.get(value))
+        found.append(_Line(number, hits, branches, taken))
+    return found
+
+
+def _items(coverage: Coverage) -> list[Item]:
+    return [*coverage.rules, *coverage.criteria, *coverage.conditions]
+
+
 def lcov(coverages: Sequence[Coverage]) -> str:
     """An LCOV tracefile: a policy file's rule, criterion and comparison lines as lines and branches.
 
@@ -180,28 +210,62 @@ def lcov(coverages: Sequence[Coverage]) -> str:
     """
     by_file: dict[str, list[Item]] = {}
     for coverage in coverages:
-        for item in [*coverage.rules, *coverage.criteria, *coverage.conditions]:
-            if item.line is not None:
-                by_file.setdefault(display_path(item.file), []).append(item)
+        by_file.setdefault(display_path(coverage.file), []).extend(i for i in _items(coverage) if i.line is not None)
     out: list[str] = []
     for file, items in by_file.items():
         out += ["TN:", f"SF:{file}"]
-        lines: dict[int, list[Item]] = {}
-        for item in items:
-            lines.setdefault(item.line or 0, []).append(item)
-        branches = hit = 0
-        taken_total = 0
         for block, item in enumerate(items):
             for branch, value in enumerate(item.wanted):
                 count = item.counts.get(value, 0)
                 out.append(f"BRDA:{item.line},{block},{branch},{count if count else '-'}")
-                branches += 1
-                taken_total += 1 if count else 0
-        out += [f"BRF:{branches}", f"BRH:{taken_total}"]
-        for number in sorted(lines):
-            group = lines[number]
-            count = max(sum(item.counts.values()) for item in group) if all(i.covered for i in group) else 0
-            out.append(f"DA:{number},{count}")
-            hit += 1 if count else 0
-        out += [f"LF:{len(lines)}", f"LH:{hit}", "end_of_record"]
+        lines = _lines(items)
+        out += [f"BRF:{sum(line.branches for line in lines)}", f"BRH:{sum(line.taken for line in lines)}"]
+        out += [f"DA:{line.number},{line.hits}" for line in lines]
+        out += [f"LF:{len(lines)}", f"LH:{sum(1 for line in lines if line.hits)}", "end_of_record"]
     return "\n".join(out) + "\n"
+
+
+def _rates(lines: Sequence[_Line]) -> dict[str, str]:
+    valid, covered = len(lines), sum(1 for line in lines if line.hits)
+    branches, taken = sum(line.branches for line in lines), sum(line.taken for line in lines)
+    return {
+        "line-rate": f"{covered / valid if valid else 1.0:.4f}",
+        "branch-rate": f"{taken / branches if branches else 1.0:.4f}",
+        "lines-covered": str(covered),
+        "lines-valid": str(valid),
+        "branches-covered": str(taken),
+        "branches-valid": str(branches),
+    }
+
+
+def cobertura(coverages: Sequence[Coverage], *, timestamp_ms: int | None = None) -> str:
+    """A Cobertura XML report (what GitLab, Azure DevOps and Jenkins read): one package per policy
+    file, one class per policy, lines and branches as in ``lcov``."""
+    import time
+    import xml.etree.ElementTree as ET
+
+    every = [line for coverage in coverages for line in _lines(_items(coverage))]
+    stamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+    root = ET.Element("coverage", {**_rates(every), "version": "recnav-rules", "timestamp": str(stamp), "complexity": "0"})
+    ET.SubElement(ET.SubElement(root, "sources"), "source").text = os.getcwd()
+    packages = ET.SubElement(root, "packages")
+    by_file: dict[str, list[Coverage]] = {}
+    for coverage in coverages:
+        by_file.setdefault(display_path(coverage.file), []).append(coverage)
+    for file, group in by_file.items():
+        lines = [line for coverage in group for line in _lines(_items(coverage))]
+        package = ET.SubElement(packages, "package", {"name": file, **_rates(lines), "complexity": "0"})
+        classes = ET.SubElement(package, "classes")
+        for coverage in group:
+            own = _lines(_items(coverage))
+            cls = ET.SubElement(classes, "class", {"name": coverage.policy_id, "filename": file, **_rates(own), "complexity": "0"})
+            ET.SubElement(cls, "methods")
+            xml_lines = ET.SubElement(cls, "lines")
+            for line in own:
+                percent = round(100 * line.taken / line.branches) if line.branches else 100
+                ET.SubElement(xml_lines, "line", {
+                    "number": str(line.number), "hits": str(line.hits), "branch": "true",
+                    "condition-coverage": f"{percent}% ({line.taken}/{line.branches})",
+                })
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
