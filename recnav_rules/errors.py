@@ -20,6 +20,7 @@ __all__ = [
     "PolicyProblem",
     "RecnavError",
     "closest",
+    "printable",
 ]
 
 
@@ -30,6 +31,29 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     """
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.66)
     return matches[0] if matches else None
+
+
+def printable(text: str) -> str:
+    """``text`` with every control or invisible character escaped (``\\x1b``, ``\\n``, ``\\u202e``...).
+
+    A bad value or file name can carry ANSI escapes, carriage returns or bidirectional overrides
+    that would rewrite the user's terminal; rendered messages show them as escapes instead.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escaped(c) for c in text)
+
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(char: str) -> str:
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 class RecnavError(ValueError):
@@ -64,7 +88,7 @@ class PolicyProblem:
         text = f"{where}: {self.severity}: {self.message}"
         if self.suggestion is not None:
             text += f" (did you mean '{self.suggestion}'?)"
-        return text
+        return printable(text)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -130,7 +154,7 @@ class FactProblem:
         text = f"{self.field}: {self.message}"
         if self.suggestion is not None:
             text += f" (did you mean '{self.suggestion}'?)"
-        return text
+        return printable(text)
 
     def to_dict(self) -> dict[str, object]:
         return {"field": self.field, "message": self.message, "suggestion": self.suggestion}

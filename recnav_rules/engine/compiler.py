@@ -18,7 +18,7 @@ from recnav_rules.canonical import canonical_json, digest_of
 from recnav_rules.decision import Signpost
 from recnav_rules.engine import conditions
 from recnav_rules.engine.conditions import RefType
-from recnav_rules.engine.facts import checker_for, is_bad, parse_date
+from recnav_rules.engine.facts import checker_for, compile_pattern, is_bad, parse_date
 from recnav_rules.engine.model import (
     Citation,
     CompiledPolicy,
@@ -115,6 +115,11 @@ class _PolicyCompiler:
         calendar = raw.get("calendar", {"country": "GB", "subdivision": "ENG"})
         self.check_calendar(calendar)
         effective = raw.get("effective", {})
+        for end in ("from", "until"):  # a date the schema's pattern lets through but no calendar has
+            if effective.get(end) is not None and parse_date(effective[end]) is None:
+                self.err(("effective", end), "bad-date", f"effective {end} is not a real date (YYYY-MM-DD)")
+        if incomplete is not None and incomplete.outcome is Outcome.ACCEPT:
+            self.err(("incomplete", "outcome"), "unsafe-fallback", "the outcome when facts are missing cannot be accept: a decision that unknown facts could change never accepts")
         if self.problems or otherwise is None or incomplete is None:
             return None
         digest = digest_of(raw)
@@ -166,12 +171,19 @@ class _PolicyCompiler:
                 fields[name] = self.field_spec(sub, (*rel, "fields", name))
         elif "fields" in raw:
             self.err((*rel, "fields"), "bad-key", "'fields' applies to list facts only", at_key=True)
+        pattern = raw.get("pattern")
+        if pattern is not None:
+            try:
+                compile_pattern(pattern)
+            except ValueError as exc:
+                self.err((*rel, "pattern"), "bad-pattern", f"the pattern cannot be used: {exc} (patterns are RE2: no backreferences or lookaround)")
+                pattern = None
         return FieldSpec(
             type=kind,
             values=values,
             minimum=raw.get("minimum"),
             maximum=raw.get("maximum"),
-            pattern=raw.get("pattern"),
+            pattern=pattern,
             max_length=raw.get("max_length", 1000),
             max_items=raw.get("max_items", 10_000),
             fields=fields,

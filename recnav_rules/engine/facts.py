@@ -21,7 +21,16 @@ from recnav_rules.engine.dates import read_date, read_datetime
 from recnav_rules.engine.model import FactSpec, FieldSpec
 from recnav_rules.errors import FactProblem, closest
 
-__all__ = ["Checker", "check_facts", "checker_for", "describe_type", "fact_table", "parse_date", "parse_datetime"]
+__all__ = [
+    "Checker",
+    "check_facts",
+    "checker_for",
+    "compile_pattern",
+    "describe_type",
+    "fact_table",
+    "parse_date",
+    "parse_datetime",
+]
 
 _BAD = object()
 _ODS = re.compile(r"[A-Z0-9]{3,10}")
@@ -29,6 +38,27 @@ _ODS = re.compile(r"[A-Z0-9]{3,10}")
 Problems = list[FactProblem]
 Checker = Callable[[Any, str, Problems], Any]
 """checker(value, field_path, problems) -> parsed value, or the sentinel after adding a problem."""
+
+
+MAX_PATTERN_LENGTH = 1000
+
+
+def compile_pattern(text: str) -> Any:
+    """A ``pattern:`` as an RE2 program (the ``google-re2`` package), matched in time linear in
+    the value: no pattern can make a fact check slow (``^(a|a)*$`` included). RE2 syntax is
+    Python's without backreferences and lookaround. Raises ValueError, with RE2's reason, for a
+    pattern it cannot compile or one longer than ``MAX_PATTERN_LENGTH`` characters."""
+    import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
+
+    if len(text) > MAX_PATTERN_LENGTH:
+        raise ValueError(f"longer than {MAX_PATTERN_LENGTH} characters")
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print its own line on standard error
+    try:
+        return re2.compile(text, options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        raise ValueError(reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)) from None
 
 
 def parse_date(value: Any) -> dt.date | None:
@@ -129,7 +159,7 @@ def checker_for(spec: FieldSpec, *, personal: bool = False) -> Checker:
 
     if kind == "string":
         limit = spec.max_length
-        compiled = re.compile(spec.pattern) if spec.pattern else None
+        compiled = compile_pattern(spec.pattern) if spec.pattern else None
 
         def check_string(value: Any, path: str, problems: Problems) -> Any:
             if not isinstance(value, str):
