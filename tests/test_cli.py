@@ -106,7 +106,8 @@ def test_evaluate_with_a_register_and_pcn_membership(capsys: pytest.CaptureFixtu
     national = ROOT / "tests" / "data" / "ods" / "epraccur-2020-01.csv"
     code, out, err = run(
         capsys, "evaluate", "--policy", "bnssg-network4-pcn", "--as-of", "2026-11-20", "--json",
-        "--register", str(national), "--register-as-of", "2020-01-01", "--pcn-membership", str(membership), str(facts),
+        "--register", str(national), "--register-as-of", "2020-01-01", "--pcn-membership", str(membership),
+        "--param", "network4_pcn_code=FIXT004", str(facts),
     )
     assert code == 0, err
     decision = json.loads(out)

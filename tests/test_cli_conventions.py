@@ -212,7 +212,6 @@ def test_an_internal_error_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[
         ((*EVALUATE, "--register-as-of", "2020-01-01", EXAMPLE), "recnav-rules: error: --register-as-of needs --register"),
         ((*EVALUATE, "--fail-on-error", EXAMPLE), "recnav-rules: error: --fail-on-error needs --batch"),
         ((*EVALUATE, "--fhir-out", "r.json", EXAMPLE), "recnav-rules: error: --fhir-out needs --fhir"),
-        ((*EVALUATE, "--batch", EXAMPLE, "--log", "d.sqlite"), "--log records one decision at a time"),
         ((*EVALUATE, "--explain", "brief", "--json", EXAMPLE), "--explain shapes the text explanation"),
         ((*EVALUATE,), "give a facts FILE"),
         (("test", "--fail-under", "90", CASES), "recnav-rules: error: --fail-under needs --coverage"),
