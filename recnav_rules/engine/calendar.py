@@ -5,9 +5,12 @@ as "Boxing Day (observed)". A policy names its calendar, so a policy for Scotlan
 Northern Ireland (``NIR``) counts its own holidays.
 
 Counting rule, used for every deadline: if the start date is not a working day, counting starts
-from the next working day, which is day 0; the result is the n-th working day after that. So a
-Saturday referral counts from Monday, and "7 working days after Monday 23 November 2026" is
-Wednesday 2 December.
+from the next working day, which is day 0 (``DAY_0``); the result is the n-th working day after
+that. So a Saturday referral counts from Monday, and "7 working days after Monday 23 November
+2026" is Wednesday 2 December. The sources are silent on weekend referrals and both conventions
+are in use in UK public services, so a policy can declare the other one (``DAY_1``: the next
+working day is day 1, as if the referral had been received on the last working day before it);
+see docs/policy-language.md.
 
 ``holidays`` objects fill in years lazily as they are asked about (a mutation), so each year's
 dates are copied once into a frozenset under a lock; lookups after that only read.
@@ -23,7 +26,21 @@ import holidays
 
 from recnav_rules.errors import closest
 
-__all__ = ["WorkingDayCalendar", "calendar_for"]
+__all__ = ["CONVENTIONS", "DAY_0", "DAY_1", "WorkingDayCalendar", "calendar_for", "describe_convention"]
+
+DAY_0 = "day_0"
+DAY_1 = "day_1"
+CONVENTIONS = (DAY_0, DAY_1)
+
+
+def describe_convention(convention: str) -> str:
+    """The convention in one sentence, for explanations and policy documents."""
+    if convention == DAY_1:
+        return (
+            "A referral received on a weekend or public holiday counts as received on the working day"
+            " before, so the next working day is day 1."
+        )
+    return "A referral received on a weekend or public holiday counts from the next working day, which is day 0."
 
 _ONE_DAY = dt.timedelta(days=1)
 
@@ -77,10 +94,14 @@ class WorkingDayCalendar:
             day += _ONE_DAY
         return day
 
-    def add_working_days(self, start: dt.date, count: int) -> dt.date:
+    def add_working_days(self, start: dt.date, count: int, convention: str = DAY_0) -> dt.date:
         """The ``count``-th working day after ``start`` (see the module's counting rule)."""
         if count < 0:
             raise ValueError("count must be 0 or more")
+        if convention not in CONVENTIONS:
+            raise ValueError(f"unknown convention {convention!r}: use {DAY_0!r} or {DAY_1!r}")
+        if convention == DAY_1 and count > 0 and not self.is_working_day(start):
+            count -= 1  # the next working day is already day 1
         key = (start, count)
         found = self._due.get(key)
         if found is not None:

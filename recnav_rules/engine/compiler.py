@@ -114,6 +114,7 @@ class _PolicyCompiler:
         next_steps = self.compile_next_steps(raw.get("next_steps", []), facts)
         calendar = raw.get("calendar", {"country": "GB", "subdivision": "ENG"})
         self.check_calendar(calendar)
+        convention = self.calendar_convention(calendar)
         effective = raw.get("effective", {})
         for end in ("from", "until"):  # a date the schema's pattern lets through but no calendar has
             if effective.get(end) is not None and parse_date(effective[end]) is None:
@@ -152,6 +153,7 @@ class _PolicyCompiler:
             line=self.line_of(()),
             source_records={k: r.to_dict() for k, r in records.items()},
             glossary={k: " ".join(str(v).split()) for k, v in raw.get("glossary", {}).items()},
+            calendar_convention=convention,
         )
 
     signpost_ids: list[str]
@@ -454,6 +456,13 @@ class _PolicyCompiler:
                 )
             )
         return tuple(steps)
+
+    def calendar_convention(self, calendar: Mapping[str, Any]) -> str:
+        """The policy's weekend-referral convention (calendar.py); day_1 waits for the evaluator."""
+        convention = str(calendar.get("received_on_non_working_day", "day_0"))
+        if convention != "day_0":
+            self.err(("calendar", "received_on_non_working_day"), "unsupported", "this engine counts the next working day as day 0 only (day_1 is not applied yet)")
+        return convention
 
     def check_calendar(self, calendar: Mapping[str, Any]) -> None:
         from recnav_rules.engine.calendar import calendar_for

@@ -14,6 +14,7 @@ import textwrap
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from recnav_rules.engine.calendar import DAY_0, describe_convention
 from recnav_rules.policies.parameters import glossary_for_digest, parameters_for_digest
 
 if TYPE_CHECKING:
@@ -27,10 +28,7 @@ _HEADLINE = {
     "signpost": "SIGNPOST: this service is not the right one; the person should be pointed elsewhere.",
 }
 _QUOTED = re.compile(r'("[^"]*")')
-_WORKING_DAYS = (
-    "Working days exclude weekends and public holidays. A referral received on a weekend or public"
-    " holiday counts from the next working day, which is day 0."
-)
+_WORKING_DAYS = "Working days exclude weekends and public holidays. " + describe_convention(DAY_0)
 
 
 class Glossary:

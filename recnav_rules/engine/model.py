@@ -241,6 +241,8 @@ class CompiledPolicy:
     """Parameters with no value: ``load_policy`` refuses the policy until they are set."""
     glossary: Mapping[str, str] = field(default_factory=dict)
     """Abbreviation to its expansion, spelt out on first use in explanations and documents."""
+    calendar_convention: str = "day_0"
+    """A referral received on a non-working day: is the next working day day 0 or day 1 (calendar.py)."""
 
     def fact_names(self) -> tuple[str, ...]:
         return tuple(self.facts)
