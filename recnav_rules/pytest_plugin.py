@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from recnav_rules.errors import PolicyError
 from recnav_rules.tools.cases import CASE_SUFFIX, Case, load_cases, run_case
 
 INI_OPTION = "recnav_rules_cases"
@@ -68,6 +69,12 @@ class PolicyCaseFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         for case in load_cases(self.path):
             yield PolicyCaseItem.from_parent(self, name=case.name, case=case)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        """A broken case file is reported as ``file:line:col: error: ...``, not a traceback."""
+        if isinstance(excinfo.value, PolicyError):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
 
 
 class PolicyCaseFailure(AssertionError):

@@ -209,6 +209,17 @@ def test_pytest_plugin_passes_over_case_files_of_other_tools(pytester: pytest.Py
     result.assert_outcomes(passed=1, failed=1)
 
 
+def test_pytest_plugin_reports_a_broken_case_file_as_located_text(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".cases.yaml",
+        typo="# yaml-language-server: $schema=cases.schema.json\npolicy: bnssg-hiu-pilot\ncases:\n  - name: x\n    expct: {outcome: accept}\n",
+    )
+    result = pytester.runpytest(*_plugin_args(), "--recnav-cases")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*typo.cases.yaml:*: error: *"])
+    assert "Traceback" not in result.stdout.str() and "def collect" not in result.stdout.str()
+
+
 def test_is_case_file(tmp_path: Path) -> None:
     from recnav_rules.pytest_plugin import is_case_file
 
