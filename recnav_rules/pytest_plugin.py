@@ -71,9 +71,9 @@ class PolicyCaseFile(pytest.File):
             yield PolicyCaseItem.from_parent(self, name=case.name, case=case)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        """A broken case file is reported as ``file:line:col: error: ...``, not a traceback."""
+        """A broken case file is reported as ``file:line:col: error: ...`` lines, not a traceback."""
         if isinstance(excinfo.value, PolicyError):
-            return str(excinfo.value)
+            return "\n".join(problem.render() for problem in excinfo.value.problems)
         return str(super().repr_failure(excinfo))
 
 
