@@ -84,7 +84,7 @@ def test_one_changed_word_is_an_error_at_the_quote_with_the_closest_passage(tmp_
     problem = problems[0]
     assert problem.severity == "error"
     assert problem.column == changed.read_text(encoding="utf-8").splitlines()[line - 1].index('"') + 1
-    assert problem.suggestion == 'closest passage: "Individuals with a primary dementia diagnosis"'
+    assert problem.suggestion == "Individuals with a primary dementia diagnosis"
     _, code = report(problems, as_json=False, strict=False)
     assert code == 1
 

@@ -183,8 +183,8 @@ def quote_problems(doc: LocatedDocument) -> list[PolicyProblem]:
                     doc.problem(
                         (*path, "quote"),
                         "misquote",
-                        f"the quote is not in source '{cited['source']}' as written",
-                        f'closest passage: "{passage}"' if passage else None,
+                        f"the quote is not in source '{cited['source']}' as written; the closest passage is the suggestion",
+                        passage,
                     )
                 )
     return problems
