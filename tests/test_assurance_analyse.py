@@ -7,10 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+import z3  # type: ignore[import-untyped]
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import recnav_rules
-from recnav_rules.assurance.analyse import analyse_policy, equivalent
+from recnav_rules.assurance._engine import trace_values
+from recnav_rules.assurance.analyse import Model, _Decision, analyse_policy, equivalent
 from recnav_rules.cli import main
+from tests.strategies import partial_referrals
 from tests.test_language import MINIMAL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,3 +128,50 @@ def test_equivalence_is_proved_or_refuted() -> None:
 def test_bad_policy_path_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "analyse", "no/such/policy.yaml")
     assert code == 2 and "no/such/policy.yaml" in err and "Traceback" not in err
+
+
+# --- the solver's model agrees with the engine (what makes "proved equivalent" trustworthy) -------
+
+_OUTCOMES = {0: "accept", 1: "reject", 2: "signpost"}
+
+
+def _agrees(policy: recnav_rules.Policy, facts: dict[str, object], as_of: dt.date) -> None:
+    """The engine's decision for ``facts`` is the only one the model allows for the values it read."""
+    decision = policy.evaluate(facts, as_of=as_of)
+    model = Model(policy.compiled, as_of)
+    encoded = _Decision(model, policy.compiled)
+    pins = model.pinned(trace_values(decision).values)
+    found = model.check(*pins)
+    assert found is not None, "the model refuses values the engine produced"
+    assert _OUTCOMES[found.eval(encoded.outcome).as_long()] == decision.outcome.value
+    assert z3.is_true(found.eval(encoded.complete)) == decision.complete
+    reasons = [rid for rid, held in zip([*policy.rule_ids, "otherwise", "incomplete"], encoded.reasons(), strict=True) if z3.is_true(found.eval(held))]
+    assert sorted(reasons) == sorted(r.rule_id for r in decision.reasons)
+    # and no other outcome is possible for those values
+    assert model.check(*pins, encoded.outcome != found.eval(encoded.outcome)) is None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(partial_referrals())
+def test_model_agrees_with_the_engine_on_hiu_referrals(pair: tuple[dict[str, object], dict[str, object]]) -> None:
+    _, partial = pair
+    _agrees(recnav_rules.load_policy("bnssg-hiu-pilot"), partial, AS_OF)
+
+
+_PLANTED_FACTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "age": st.integers(0, 130),
+        "lives_in_area": st.booleans(),
+        "consent": st.booleans(),
+        "unsafe_at_home": st.booleans(),
+        "carer_request": st.booleans(),
+        "need": st.sampled_from(["low", "moderate", "high"]),
+    },
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_PLANTED_FACTS)
+def test_model_agrees_with_the_engine_on_the_planted_policy(facts: dict[str, object]) -> None:
+    _agrees(recnav_rules.load_policy(PLANTED), facts, AS_OF)

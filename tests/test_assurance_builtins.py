@@ -59,3 +59,5 @@ def test_builtin_policies_have_no_rule_that_can_never_decide(target: str, regist
     fired = {f.rules[0] for f in analysis.findings if f.check == "fires" and f.severity == "ok"}
     assert fired == set(policy.rule_ids)
     assert all(f.reproduced for f in analysis.findings if f.counterexample is not None)
+    personal = {name for name, fact in policy.facts.items() if fact.personal}
+    assert all(not (set(f.counterexample) & personal) for f in analysis.findings if f.counterexample is not None)

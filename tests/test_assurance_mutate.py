@@ -125,3 +125,11 @@ def test_cli_refuses_negative_jobs(capsys: pytest.CaptureFixture[str]) -> None:
         main(["mutate", str(PLANTED), "--cases", str(CASES), "--jobs", "-1"])
     assert stop.value.code == 2
     assert "--jobs" in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_a_policy_file_is_a_located_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("- just\n- a list\n", encoding="utf-8")
+    code, _, err = run(capsys, "mutate", str(path), "--cases", str(CASES))
+    assert code == 2
+    assert err.strip() == f"recnav-rules: {path}:1:1: error: expected a 'policies' list"

@@ -260,6 +260,37 @@ class Model:
             raise TimeoutError(f"the solver gave no answer within {_CHECK_TIMEOUT_MS // 1000} s ({solver.reason_unknown()})")
         return solver.model() if verdict == z3.sat else None
 
+    def pinned(self, values: Mapping[str, Any]) -> list[z3.BoolRef]:
+        """Constraints fixing every fact and derived value a condition reads to ``values``
+        (absent: unknown), as one evaluation saw them: to check the model against the engine."""
+        read = {leaf.ref for leaf in _all_leaves(self.policy)}
+        pins: list[z3.BoolRef] = []
+        for name in sorted(read):
+            slot = self.values[name]
+            value = values.get(name)
+            if value is None:
+                pins.append(z3.Not(slot.known))
+                continue
+            pins.append(slot.known)
+            if slot.kind == "bool":
+                pins.append(slot.value == z3.BoolVal(bool(value)))
+            elif slot.kind == "date":
+                day = dt.date.fromisoformat(value[:10]) if isinstance(value, str) else value
+                pins.append(slot.value == (day.date() if isinstance(day, dt.datetime) else day).toordinal())
+            elif slot.kind == "index":
+                pins.append(slot.value == self._literal(name, slot, value) if value in self._domain(name) else slot.value == -1)
+            elif slot.kind == "real":
+                pins.append(slot.value == z3.RealVal(value))
+            else:
+                pins.append(slot.value == int(value))
+        return pins
+
+    def _domain(self, name: str) -> list[Any]:
+        spec = self.policy.facts.get(name)
+        if spec is not None and spec.spec.type == "enum":
+            return list(spec.spec.values)
+        return self.vocab.get(name, [])
+
     # -- counterexamples ------------------------------------------------------------------------
     def facts_from(self, model: z3.ModelRef) -> dict[str, Any]:
         """A facts file (JSON-ready) that the engine reads as the model says."""
