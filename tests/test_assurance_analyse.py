@@ -175,3 +175,28 @@ _PLANTED_FACTS = st.fixed_dictionaries(
 @given(_PLANTED_FACTS)
 def test_model_agrees_with_the_engine_on_the_planted_policy(facts: dict[str, object]) -> None:
     _agrees(recnav_rules.load_policy(PLANTED), facts, AS_OF)
+
+
+def test_without_alternatives_counterexamples_carry_dates_of_birth_and_call_lists(tmp_path: Path) -> None:
+    text = (ROOT / "policies" / "bnssg.yaml").read_text(encoding="utf-8")
+    for alternative in ("qualifying_calls_1_month", "qualifying_calls_3_months", "age"):
+        text = text.replace(f"        alternative: {alternative}\n", "")
+    path = tmp_path / "no-alternatives.yaml"
+    path.write_text(text, encoding="utf-8")
+    policy = recnav_rules.load_policy(f"{path}#bnssg-hiu-pilot")
+    analysis = analyse_policy(policy, AS_OF)
+    assert analysis.errors == []
+    examples = [f.counterexample for f in analysis.findings if f.counterexample is not None]
+    assert examples and all(f.reproduced for f in analysis.findings if f.counterexample is not None)
+    assert all("age" not in e and "qualifying_calls_1_month" not in e for e in examples)
+    assert any("date_of_birth" in e for e in examples)
+    assert any("emergency_calls" in e for e in examples)
+    # counts over nested windows of one call list are written as calls the engine counts alike
+    model = Model(policy.compiled, AS_OF)
+    calls_1, calls_3 = model.values["calls_1_month"], model.values["calls_3_months"]
+    found = model.example(model.via_inputs["calls_1_month"], calls_1.value == 4, calls_3.value == 12)
+    assert found is not None
+    facts = model.facts_from(found)
+    assert len(facts["emergency_calls"]) == 12
+    read = trace_values(policy.evaluate(facts, as_of=AS_OF)).values
+    assert (read["calls_1_month"], read["calls_3_months"]) == (4, 12)
