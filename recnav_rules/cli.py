@@ -156,12 +156,23 @@ def _check_evaluate_options(args: argparse.Namespace) -> None:
         check_readable(args.file)
 
 
+def _check_fhir_options(args: argparse.Namespace) -> None:
+    """What the FHIR route would ignore (it checks its own clashes: FILE, --batch, --out, ...)."""
+    refuse_unless(
+        {"--jobs": args.jobs is not None, "--fail-on-error": bool(getattr(args, "fail_on_error", False))}, "--batch", False
+    )
+    if args.explain is not None:
+        raise UsageError("--explain shapes a facts FILE's explanation; --fhir prints the whole explanation")
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from recnav_rules.facts_input import read_facts
     from recnav_rules.policies.registry import load_policy
 
     if args.fhir is not None:  # a FHIR R4 Bundle instead of a facts file (recnav_rules/fhir, issue 15)
         from recnav_rules.fhir.command import run_fhir_command
+
+        _check_fhir_options(args)
 
         return run_fhir_command(args, lambda: load_policy(args.policy, register=_register(args), parameters=_parameters(args)))
     _check_evaluate_options(args)

@@ -212,6 +212,8 @@ def test_an_internal_error_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[
         ((*EVALUATE, "--register-as-of", "2020-01-01", EXAMPLE), "recnav-rules: error: --register-as-of needs --register"),
         ((*EVALUATE, "--fail-on-error", EXAMPLE), "recnav-rules: error: --fail-on-error needs --batch"),
         ((*EVALUATE, "--fhir-out", "r.json", EXAMPLE), "recnav-rules: error: --fhir-out needs --fhir"),
+        ((*EVALUATE, "--fhir", EXAMPLE, "--jobs", "2"), "recnav-rules: error: --jobs needs --batch"),
+        ((*EVALUATE, "--fhir", EXAMPLE, "--explain", "brief"), "--fhir prints the whole explanation"),
         ((*EVALUATE, "--explain", "brief", "--json", EXAMPLE), "--explain shapes the text explanation"),
         ((*EVALUATE,), "give a facts FILE"),
         (("test", "--fail-under", "90", CASES), "recnav-rules: error: --fail-under needs --coverage"),
