@@ -11,7 +11,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recnav_rules.audit.chain import GENESIS, canonical_json, parse_header, record_hash, record_text
+from recnav_rules.audit.chain import GENESIS, Index, canonical_json, parse_header, record_hash, record_text
 from recnav_rules.audit.subject import normalise_nhs_number, subject_key, subject_key_of_facts
 
 _keys = st.text(st.characters(blacklist_categories=("Cs",)), max_size=6)
@@ -29,6 +29,13 @@ _json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.di
 @given(_json)
 def test_canonical_json_is_rfc_8785(value: Any) -> None:
     assert canonical_json(value) == rfc8785.dumps(value).decode("utf-8")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(_keys, _json, max_size=4))
+def test_plain_keys_skip_only_what_the_caller_vouches_for(checked: dict[str, Any]) -> None:
+    value = {"built": {"a": [True, None, "x", 3]}, "checked_facts": checked}
+    assert canonical_json(value, plain_keys=frozenset({"built"})) == rfc8785.dumps(value).decode("utf-8")
 
 
 @pytest.mark.parametrize(
@@ -53,12 +60,20 @@ def test_values_json_cannot_hold_are_value_errors(bad: Any) -> None:
 
 def test_record_text_is_the_canonical_json_of_the_whole_record() -> None:
     body = {"outcome": "accept", "z": [1, 2], "decision_id": "inner keys do not confuse the header"}
-    text = record_text(canonical_json(body), "6f1c1f4e-8f0e-4b51-9d1a-2b8f7c7e2a11", GENESIS, "2026-11-20T10:00:00.000001Z", 7)
-    whole = {"decision": body, "decision_id": "6f1c1f4e-8f0e-4b51-9d1a-2b8f7c7e2a11", "prev_hash": GENESIS, "recorded_at": "2026-11-20T10:00:00.000001Z", "seq": 7}
+    index = Index("2026-11-20", "accept", "bnssg-hiu-pilot", "ab" * 32)
+    text = record_text(canonical_json(body), "6f1c1f4e-8f0e-4b51-9d1a-2b8f7c7e2a11", index, GENESIS, "2026-11-20T10:00:00.000001Z", 7)
+    whole = {
+        "decision": body, "decision_id": "6f1c1f4e-8f0e-4b51-9d1a-2b8f7c7e2a11",
+        "index": {"as_of": "2026-11-20", "outcome": "accept", "policy_id": "bnssg-hiu-pilot", "subject_key": "ab" * 32},
+        "prev_hash": GENESIS, "recorded_at": "2026-11-20T10:00:00.000001Z", "seq": 7,
+    }
     assert text == rfc8785.dumps(whole).decode("utf-8")
     assert json.loads(text) == whole
     header = parse_header(text)
     assert header is not None and (header.seq, header.prev_hash, header.decision_id) == (7, GENESIS, whole["decision_id"])
+    assert header.index == index
+    unkeyed = record_text(canonical_json(body), whole["decision_id"], index._replace(subject_key=None), GENESIS, "2026-11-20T10:00:00.000001Z", 7)
+    assert json.loads(unkeyed)["index"]["subject_key"] is None and parse_header(unkeyed) is not None
     assert len(record_hash(text)) == 64 and record_hash(text) != record_hash(text.replace("accept", "reject"))
 
 

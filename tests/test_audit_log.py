@@ -16,6 +16,7 @@ import pytest
 import recnav_rules
 from recnav_rules.audit import DecisionLog, DecisionLogError
 from recnav_rules.audit.chain import GENESIS, parse_header, record_hash, record_text
+from recnav_rules.audit.record import index_of_body
 from tests.conftest import AS_OF, BASELINE
 
 SECRET = b"test-secret-not-for-production"
@@ -211,7 +212,7 @@ def test_inserting_a_forged_record_in_the_middle_is_found(log: DecisionLog, hiu:
         body["outcome"] = "reject"
         from recnav_rules.audit.chain import canonical_json
 
-        forged = record_text(canonical_json(body), "11111111-1111-4111-8111-111111111111", prev, "2026-11-20T12:00:00.000000Z", 3)
+        forged = record_text(canonical_json(body), "11111111-1111-4111-8111-111111111111", index_of_body(body), prev, "2026-11-20T12:00:00.000000Z", 3)
         conn.execute(
             "INSERT INTO records VALUES (3, '11111111-1111-4111-8111-111111111111', '2026-11-20T12:00:00.000000Z', "
             "'bnssg-hiu-pilot', '2026-11-20', 'reject', ?, ?, ?)",
@@ -239,7 +240,7 @@ def test_a_checkpoint_proves_a_consistent_rewrite(log: DecisionLog, hiu: recnav_
             body["notes"] = ["rewritten"]
             from recnav_rules.audit.chain import canonical_json
 
-            new = record_text(canonical_json(body), header.decision_id, prev, header.recorded_at, seq)
+            new = record_text(canonical_json(body), header.decision_id, index_of_body(body), prev, header.recorded_at, seq)
             prev = record_hash(new)
             conn.execute("UPDATE records SET record = ?, hash = ? WHERE seq = ?", (new, prev, seq))
         conn.execute("UPDATE log_meta SET hash = ? WHERE name = 'head'", (prev,))
@@ -332,7 +333,7 @@ def test_replay_names_a_record_that_does_not_reproduce(log: DecisionLog, hiu: re
             body = json.loads(text)["decision"]
             if seq == 2:
                 body["outcome"] = "reject"
-            new = record_text(canonical_json(body), header.decision_id, prev, header.recorded_at, seq)
+            new = record_text(canonical_json(body), header.decision_id, index_of_body(body), prev, header.recorded_at, seq)
             prev = record_hash(new)
             conn.execute("UPDATE records SET record = ?, hash = ?, outcome = ? WHERE seq = ?", (new, prev, body["outcome"], seq))
         conn.execute("UPDATE log_meta SET hash = ? WHERE name = 'head'", (prev,))
@@ -484,3 +485,19 @@ def test_opening_problems_are_clear(tmp_path: Path) -> None:
         DecisionLog(junk)
     with pytest.raises(DecisionLogError, match="unknown decision log URL scheme"):
         DecisionLog("mysql://localhost/x")
+
+
+def test_the_compact_trace_is_the_rendered_traces_values(hiu: recnav_rules.Policy, baseline: dict[str, Any]) -> None:
+    from recnav_rules.audit.engine_adapter import compact_trace
+
+    variants = [baseline, {}, {k: v for k, v in baseline.items() if k != "consent_to_referral"}, {**baseline, "date_of_birth": "2010-01-01"}]
+    variants += [{**baseline, "gp_practice_code": "L85001"}, {**baseline, "cad_hiu_flag": False, "emergency_calls": []}]
+    for facts in variants:
+        fast = compact_trace(hiu.evaluate(facts, as_of=AS_OF))  # read without rendering the trace
+        decision = hiu.evaluate(facts, as_of=AS_OF)
+        rendered = {
+            "criteria": {s.id: s.value for s in decision.trace if s.kind == "criterion"},
+            "rules": {s.id: s.value for s in decision.trace if s.kind == "rule"},
+        }
+        assert fast == rendered == compact_trace(decision)
+        assert set(rendered["rules"].values()) <= {"true", "false", "unknown"}

@@ -7,7 +7,10 @@ so that a change in the engine is fixed in one place:
   + ``engine.compiler.compile_document`` + ``policy.Policy``);
 - the GP practice register a policy was compiled with (``policy.compiled.reference_data``), and its
   table as JSON-ready data and back (``register_table`` / ``register_from_table``);
-- the policy's parameters (issue 11; ``policy_parameters``, ``{}`` until they exist).
+- the policy's parameter values (``policy.compiled.parameters``; ``policy_parameters``);
+- each criterion's and rule's three-valued result without rendering the whole trace
+  (``compact_trace`` reads them from the native evaluator's trace closure, and falls back to
+  ``Decision.trace`` whenever that shape is not there; a test keeps the two equal).
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from recnav_rules.decision import Signpost
+from recnav_rules.decision import Decision, Signpost
 from recnav_rules.errors import PolicyError, closest
 from recnav_rules.policies.register import Practice, PracticeRegister
 from recnav_rules.policy import Policy
 
 __all__ = [
     "GP_PRACTICES",
+    "compact_trace",
     "compile_from_text",
     "nhs_fact_names",
     "policy_parameters",
@@ -34,6 +38,7 @@ __all__ = [
 ]
 
 GP_PRACTICES = "gp_practices"
+_TRUTH = {True: "true", False: "false", None: "unknown"}
 MAX_POLICY_BYTES = 16 * 1024 * 1024
 
 
@@ -159,3 +164,30 @@ def compile_from_text(
         if compiled.id == policy_id:
             return Policy(compiled)
     raise PolicyError.at(file, None, None, "unknown-policy", f"the stored source holds no policy '{policy_id}'")
+
+
+def _compact_from_evaluator(decision: Decision) -> dict[str, dict[str, str]] | None:
+    """The values the native evaluator keeps for rendering the trace later, or None."""
+    builder: Any = getattr(decision, "_trace_builder", None)
+    if builder is None or getattr(decision, "_trace", None) is not None:
+        return None
+    try:
+        cells = dict(zip(builder.__code__.co_freevars, (cell.cell_contents for cell in builder.__closure__), strict=True))
+        evaluator, env, values = cells["self"], cells["env"], cells["values"]
+        criteria = {c.id: _TRUTH[env[("c", c.id)]] for c in evaluator.policy.criteria}
+        rules = {rule.id: _TRUTH[value] for (rule, _), value in zip(evaluator._rules, values, strict=True)}
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    return {"criteria": criteria, "rules": rules}
+
+
+def compact_trace(decision: Decision) -> dict[str, dict[str, str]]:
+    """Each criterion's and each rule's value (``true``/``false``/``unknown``), by id."""
+    fast = _compact_from_evaluator(decision)
+    if fast is not None:
+        return fast
+    criteria: dict[str, str] = {}
+    rules: dict[str, str] = {}
+    for step in decision.trace:
+        (criteria if step.kind == "criterion" else rules)[step.id] = step.value
+    return {"criteria": criteria, "rules": rules}

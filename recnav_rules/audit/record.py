@@ -18,13 +18,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from recnav_rules.audit.chain import canonical_json
+from recnav_rules.audit.chain import Index, canonical_json
+from recnav_rules.audit.engine_adapter import compact_trace
 from recnav_rules.audit.subject import subject_key_of_facts
 from recnav_rules.decision import Decision
 
-__all__ = ["RECORD_FORMAT", "PreparedRecord", "RecordMaker", "compact_trace", "decision_body"]
+__all__ = ["RECORD_FORMAT", "PreparedRecord", "RecordMaker", "decision_body", "index_of_body"]
 
 RECORD_FORMAT = 1
+# The body's parts that decision_body builds from strings, booleans, None, small integers and
+# identifier keys (everything but checked_facts and parameters, which hold caller and policy values).
+_BUILT_PLAIN = frozenset(
+    {
+        "format", "policy", "parameters_sha256", "reference_data", "engine", "as_of", "facts_digest", "defaults_used",
+        "personal_facts_withheld", "outcome", "complete", "missing_facts", "reasons", "signposts", "next_steps", "notes",
+        "trace", "subject_key",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +47,6 @@ class PreparedRecord:
     outcome: str
     as_of: str
     subject_key: str | None
-
-
-def compact_trace(decision: Decision) -> dict[str, dict[str, str]]:
-    """Each criterion's and each rule's value (``true``/``false``/``unknown``), by id."""
-    criteria: dict[str, str] = {}
-    rules: dict[str, str] = {}
-    for step in decision.trace:
-        (criteria if step.kind == "criterion" else rules)[step.id] = step.value
-    return {"criteria": criteria, "rules": rules}
 
 
 def decision_body(
@@ -89,6 +90,11 @@ def decision_body(
     }
 
 
+def index_of_body(body: Mapping[str, Any]) -> Index:
+    """A body's lookup fields, as its record's header repeats them."""
+    return Index(body["as_of"], body["outcome"], body["policy"]["id"], body.get("subject_key"))
+
+
 @dataclass(frozen=True, slots=True)
 class RecordMaker:
     """Builds records for one policy. Picklable: batch workers get one."""
@@ -112,5 +118,5 @@ class RecordMaker:
             subject_key=subject,
         )
         return PreparedRecord(
-            str(uuid.uuid4()), canonical_json(body), decision.policy_id, decision.outcome.value, decision.as_of.isoformat(), subject
+            str(uuid.uuid4()), canonical_json(body, plain_keys=_BUILT_PLAIN), decision.policy_id, decision.outcome.value, decision.as_of.isoformat(), subject
         )

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from recnav_rules.audit.chain import record_hash, record_text
+from recnav_rules.audit.chain import Index, record_hash, record_text
 from recnav_rules.audit.record import PreparedRecord
 from recnav_rules.errors import RecnavError
 
@@ -79,7 +79,8 @@ def chain_rows(records: Sequence[PreparedRecord], head_seq: int, head_hash: str)
     for rec in records:
         seq += 1
         at = utc_now()
-        text = record_text(rec.body_json, rec.decision_id, prev, at, seq)
+        index = Index(rec.as_of, rec.outcome, rec.policy_id, rec.subject_key)
+        text = record_text(rec.body_json, rec.decision_id, index, prev, at, seq)
         prev = record_hash(text)
         rows.append(StoredRow(seq, rec.decision_id, at, rec.policy_id, rec.as_of, rec.outcome, rec.subject_key, text, prev))
     return rows

@@ -18,7 +18,6 @@ rewrote the rest of the chain consistently.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -59,18 +58,13 @@ class VerifyResult:
 
 
 def _columns_agree(row: StoredRow, header: Header) -> bool:
-    if header.decision_id != row.decision_id or header.recorded_at != row.recorded_at or header.seq != row.seq:
-        return False
-    try:
-        body = json.loads(row.record)["decision"]
-        return bool(
-            body["policy"]["id"] == row.policy_id
-            and body["outcome"] == row.outcome
-            and body["as_of"] == row.as_of
-            and body.get("subject_key") == row.subject_key
-        )
-    except (ValueError, KeyError, TypeError):
-        return False
+    """The lookup columns hold what the (hashed) header says."""
+    return (
+        header.decision_id == row.decision_id
+        and header.recorded_at == row.recorded_at
+        and header.seq == row.seq
+        and header.index == (row.as_of, row.outcome, row.policy_id, row.subject_key)
+    )
 
 
 class _Walk:

@@ -1,0 +1,119 @@
+"""Decision-log speed: one evaluate-and-record, a logged batch, and verifying the log.
+
+Run:  python benchmarks/bench_log.py [--single 2000] [--referrals 1000000] [--jobs 2] [--folder DIR]
+
+Targets (issue 12, on a 2-core machine): one ``evaluate`` + ``DecisionLog.record`` on SQLite in
+under 200 us; ``recnav-rules evaluate --batch IN --jobs 2 --log LOG`` on 1,000,000 referrals in
+under 2 minutes; ``recnav-rules log verify LOG`` of those million records in under 30 s. The
+referrals are ``bench_hiu.make_referrals``'s realistic mix (as in bench_batch.py). Not a test:
+the figures go in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _load(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def single(folder: Path, count: int) -> None:
+    import recnav_rules
+    from recnav_rules.audit import DecisionLog
+
+    referrals = _load("bench_hiu").make_referrals(count, seed=7)
+    policy = recnav_rules.load_policy("bnssg-hiu-pilot")
+    day = dt.date(2026, 11, 20)
+    with DecisionLog(folder / "single.sqlite") as log:
+        log.record(policy.evaluate(referrals[0], as_of=day), policy=policy, facts=referrals[0])  # stores the sources once
+        rounds, cpu = [], []
+        for _ in range(5):
+            started, started_cpu = time.perf_counter(), time.process_time()
+            for facts in referrals:
+                log.record(policy.evaluate(facts, as_of=day), policy=policy, facts=facts)
+            rounds.append((time.perf_counter() - started) / len(referrals) * 1e6)
+            cpu.append((time.process_time() - started_cpu) / len(referrals) * 1e6)
+        evaluate_only = []
+        for _ in range(5):
+            started = time.perf_counter()
+            for facts in referrals:
+                policy.evaluate(facts, as_of=day)
+            evaluate_only.append((time.perf_counter() - started) / len(referrals) * 1e6)
+    print(f"one evaluate + record (SQLite, WAL), median of 5 rounds of {count}: {statistics.median(rounds):.0f} us wall,"
+          f" {statistics.median(cpu):.0f} us CPU (evaluate alone {statistics.median(evaluate_only):.0f} us wall;"
+          f" rounds {', '.join(f'{r:.0f}' for r in rounds)})")
+
+
+def _cli(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "recnav_rules.cli", *args], capture_output=True, text=True, env=env, check=False)
+    return time.perf_counter() - started, done
+
+
+def batch(folder: Path, count: int, jobs: int) -> None:
+    source, out, log = folder / "in.jsonl", folder / "out.jsonl", folder / "batch.sqlite"
+    started = time.perf_counter()
+    with source.open("w", encoding="utf-8") as handle:
+        handle.writelines(_load("bench_batch").referral_lines(count))
+    print(f"input: {count:,} referrals, {source.stat().st_size / 2**20:,.0f} MiB of JSONL (generated in {time.perf_counter() - started:.1f} s)")
+    before = os.times()
+    elapsed, done = _cli(
+        "evaluate", "--policy", "bnssg-hiu-pilot", "--as-of", "2026-11-20", "--batch", str(source), "--out", str(out),
+        "--jobs", str(jobs), "--log", str(log),
+    )
+    if done.returncode != 0:
+        sys.exit(f"batch command failed ({done.returncode}):\n{done.stderr}")
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.name.startswith("batch.sqlite"))
+    print(f"batch --jobs {jobs} --log: {elapsed:.1f} s wall, {count / elapsed:,.0f} referrals per second, {cpu:.1f} s CPU"
+          f" ({cpu / count * 1e6:.0f} us per referral); log {size / 2**20:,.0f} MiB")
+    print(f"summary: {done.stderr.strip().splitlines()[-1]}")
+    source.unlink()
+    out.unlink()
+    before = os.times()
+    elapsed, done = _cli("log", "verify", str(log))
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    print(f"log verify: {elapsed:.1f} s wall, {cpu:.1f} s CPU, exit {done.returncode}: {done.stdout.strip()[:90]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--single", type=int, default=2000, help="referrals per round of evaluate + record (0: skip)")
+    parser.add_argument("--referrals", type=int, default=1_000_000, help="referrals in the logged batch (0: skip)")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--folder", help="where the logs go (default: a temporary folder, removed after)")
+    args = parser.parse_args()
+    print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
+    with tempfile.TemporaryDirectory(dir=args.folder) as name:
+        folder = Path(name)
+        if args.single:
+            single(folder, args.single)
+        if args.referrals:
+            batch(folder, args.referrals, args.jobs)
+
+
+if __name__ == "__main__":
+    main()
