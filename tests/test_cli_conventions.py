@@ -288,12 +288,26 @@ def test_explain_fails_lists_exactly_the_checks_that_did_not_hold(capsys: pytest
     assert "read: age_years = 38 (derived)" in out
 
 
-def test_no_explanation_level_shows_the_date_of_birth() -> None:
+def test_no_explanation_level_shows_personal_details(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     facts = json.loads(Path(EXAMPLE).read_text(encoding="utf-8"))
+    personal = {"name": "Alexandra Quinlan", "nhs_number": "9434765919", "contact_details": "07700 900123"}
+    facts.update(personal)
+    path = tmp_path / "referral.json"
+    path.write_text(json.dumps(facts), encoding="utf-8")
     decision = recnav_rules.load_policy("bnssg-hiu-pilot").evaluate(facts, as_of="2026-11-20")
-    for level in ("brief", "full", "fails"):
-        assert facts["date_of_birth"] not in explain_at(decision, level)
+    outputs = [explain_at(decision, level) for level in ("brief", "full", "fails")]
+    outputs += [run(capsys, *EVALUATE, *options, str(path))[1] for options in (["--explain", "fails"], ["--format", "json"])]
+    for text in outputs:
+        assert text
+        for value in (facts["date_of_birth"], *personal.values()):
+            assert value not in text
     with pytest.raises(ValueError, match="unknown explanation level 'short'"):
+        explain_at(decision, "short")
+
+
+def test_an_unknown_explanation_level_is_refused() -> None:
+    decision = recnav_rules.load_policy("bnssg-hiu-pilot").evaluate(json.loads(Path(EXAMPLE).read_text()), as_of="2026-11-20")
+    with pytest.raises(ValueError, match="unknown explanation level 'short' \\(levels: brief, full, fails\\)"):
         explain_at(decision, "short")
 
 
