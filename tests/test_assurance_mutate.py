@@ -133,3 +133,31 @@ def test_a_file_that_is_not_a_policy_file_is_a_located_error(tmp_path: Path, cap
     code, _, err = run(capsys, "mutate", str(path), "--cases", str(CASES))
     assert code == 2
     assert err.strip() == f"recnav-rules: {path}:1:1: error: expected a 'policies' list"
+
+
+def test_parameter_values_are_mutated_and_killed_like_literals(tmp_path: Path) -> None:
+    text = PLANTED.read_text(encoding="utf-8")
+    text = text.replace(
+        "    calendar: {country: GB, subdivision: ENG}\n",
+        "    calendar: {country: GB, subdivision: ENG}\n"
+        "    parameters:\n"
+        "      adult_age:\n"
+        "        type: integer\n"
+        "        description: The age from which a person is an adult.\n"
+        "        values:\n"
+        "          2024-01-01: 18\n",
+    ).replace("when: {fact: age_years, gte: 18}", "when: {fact: age_years, gte: {param: adult_age}}")
+    path = tmp_path / "parameters.yaml"
+    path.write_text(text, encoding="utf-8")
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    for folder in (CASES, BOUNDARY):
+        for file in folder.glob("*.cases.yaml"):
+            (cases / file.name).write_text(file.read_text(encoding="utf-8").replace("../planted.yaml", "../parameters.yaml"), encoding="utf-8")
+    mutants, _ = generate(path)
+    moved = [m for m in mutants if m.description.startswith("parameter adult_age")]
+    assert [m.description for m in moved] == ["parameter adult_age (from 2024-01-01): 18 becomes 19", "parameter adult_age (from 2024-01-01): 18 becomes 17"]
+    assert (moved[0].line, moved[0].column) == (22, 23)  # the value after "2024-01-01:"
+    status = {r.mutant.description: r.status for r in mutation_test(path, [cases], jobs=1).results}
+    assert status["parameter adult_age (from 2024-01-01): 18 becomes 19"] == "killed"
+    assert status["parameter adult_age (from 2024-01-01): 18 becomes 17"] == "killed"

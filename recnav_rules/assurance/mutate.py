@@ -3,7 +3,8 @@
 Each mutant is one small change to the policy DOCUMENT (the YAML data), compiled by the real
 loader: a threshold moved by one, a comparison relaxed or tightened, ``all`` and ``any``
 swapped, a condition dropped or negated, a value taken out of an ``in`` list, a rule's outcome
-swapped, a counting window or a deadline moved by one unit, a signpost removed. The policy's
+swapped, a counting window or a deadline moved by one unit, a signpost removed, a parameter's
+value moved by one (or an item taken out of a list parameter). The policy's
 cases are run against each mutant; a mutant is *killed* when some case fails, *survives* when
 every case still passes (a gap in the cases, or a change that makes no difference), and is
 *invalid* when the changed policy does not load (not counted). Mutants run in a process pool.
@@ -258,6 +259,16 @@ def _policy_mutants(make: _Maker, policy: Mapping[str, Any]) -> None:
         fallback = policy.get(key)
         if isinstance(fallback, dict):
             _outcomes(make, fallback, (key,), key)
+    for name, parameter in (policy.get("parameters") or {}).items():
+        values = parameter.get("values") if isinstance(parameter, dict) else None
+        for since, value in (values or {}).items():
+            rel = ("parameters", name, "values", since)
+            if isinstance(value, int) and not isinstance(value, bool):
+                for moved in (value + 1, value - 1):
+                    make.add(rel, _SET, moved, f"parameter {name} (from {since}): {value} becomes {moved}")
+            elif isinstance(value, list) and len(value) >= 2:
+                for j, item in enumerate(value):
+                    make.add((*rel, j), _DELETE, None, f"parameter {name} (from {since}): {_show(item)} removed")
     for name, derived in (policy.get("derived") or {}).items():
         window = derived.get("count_events", {}).get("window", {}) if isinstance(derived, dict) else {}
         for unit in ("calendar_months", "days"):
