@@ -167,3 +167,10 @@ def test_case_files_set_parameters(tmp_path: Path) -> None:
     [case] = load_cases(cases)
     assert case.parameters == {"area_code": "92G", "age_limit": 16}
     assert run_case(case).failures == []
+
+
+def test_only_a_parameter_a_rule_uses_must_be_set(dated: Path) -> None:
+    dated.write_text(POLICY.replace("{fact: area, eq: {param: area_code}}", "{fact: area, eq: \"92G\"}"), encoding="utf-8")
+    policy = recnav_rules.load_policy(dated)
+    assert policy.compiled.unset_parameters == ()
+    assert policy.compiled.parameters == {"age_limit": 18}

@@ -9,9 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import recnav_rules
-from recnav_rules.policies.sources import SHIPPED_SOURCES, closest_passage, find_source_text, normalise
+from recnav_rules.policies.sources import SHIPPED_SOURCES, closest_passage, find_source_text, normalise, similarity
 from recnav_rules.tools.validate import report, validate_paths
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,3 +156,26 @@ def test_decisions_and_explanations_name_the_source_by_title_and_date() -> None:
     )
     assert "SOP extract (Second Step with South Western Ambulance Service NHS Foundation Trust, undated)" in " ".join(hiu.explain().split())
     assert recnav_rules.Decision.from_dict(hiu.to_dict()).reasons[0].citation.source_title == cited["source_title"]
+
+
+SOP_WORDS = tuple(normalise((SHIPPED_SOURCES / "000_05720e33c34897d3.txt").read_text(encoding="utf-8")).split(" "))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, len(SOP_WORDS) - 12), st.integers(3, 12), st.sampled_from([" ", "\n", "  ", "\t "]))
+def test_any_verbatim_passage_passes_however_it_is_wrapped(start: int, size: int, gap: str) -> None:
+    quote = gap.join(SOP_WORDS[start : start + size]).replace("'", "’")
+    assert normalise(quote) in " ".join(SOP_WORDS)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, len(SOP_WORDS) - 12), st.integers(4, 12), st.data())
+def test_a_changed_word_is_caught_and_the_suggestion_is_at_least_as_close_as_the_original(start: int, size: int, data: st.DataObject) -> None:
+    window = list(SOP_WORDS[start : start + size])
+    changed = list(window)
+    changed[data.draw(st.integers(0, size - 1))] = "zqxv"
+    quote = " ".join(changed)
+    assert quote not in " ".join(SOP_WORDS)
+    passage = closest_passage(quote, SOP_WORDS)
+    assert passage is not None
+    assert similarity(quote, passage) >= similarity(quote, " ".join(window))

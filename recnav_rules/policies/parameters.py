@@ -210,7 +210,9 @@ def resolve_document(
                 values[name] = value
             else:
                 unset.append(name)
+        used: set[str] = set()
         for path, name in _uses({k: v for k, v in raw.items() if k != "parameters"}, base):
+            used.add(name)
             spec = declared.get(name)
             if spec is None:
                 problems.append(doc.problem(path, "unknown-parameter", f"unknown parameter '{name}'", closest(name, declared)))
@@ -218,7 +220,8 @@ def resolve_document(
                 _put(data, path, _copy(values[name]))
             elif isinstance(spec, dict):
                 _put(data, path, _copy(_INERT.get(str(spec.get("type")), "")))
-        resolved[index] = ResolvedParameters(values, tuple(unset), {k: dict(v) for k, v in declared.items() if isinstance(v, dict)})
+        needed = tuple(name for name in unset if name in used)  # a declared parameter no rule uses can stay unset
+        resolved[index] = ResolvedParameters(values, needed, {k: dict(v) for k, v in declared.items() if isinstance(v, dict)})
     if problems:
         raise PolicyError(problems)
     out = LocatedDocument(doc.file, data, doc.marks, doc.key_marks, doc.lines)

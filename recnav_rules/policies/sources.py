@@ -33,6 +33,7 @@ __all__ = [
     "find_source_text",
     "normalise",
     "quote_problems",
+    "similarity",
     "source_records",
 ]
 
@@ -120,6 +121,12 @@ def _read_source(path: Path, mtime_ns: int) -> tuple[str, str, tuple[str, ...]]:
     raw = path.read_bytes()
     text = normalise(raw.decode("utf-8", errors="replace"))
     return hashlib.sha256(raw).hexdigest(), text, tuple(text.split(" "))
+
+
+def similarity(quote: str, passage: str) -> float:
+    """How alike a passage is to a quote, word by word (difflib's ratio, 0 to 1), measured the
+    way ``closest_passage`` measures it."""
+    return difflib.SequenceMatcher(None, passage.split(), quote.split(), autojunk=False).ratio()
 
 
 def closest_passage(quote: str, words: tuple[str, ...]) -> str | None:
