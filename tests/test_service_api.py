@@ -73,7 +73,8 @@ def test_policy_document_has_typed_facts_rules_in_order_citations_and_parameters
     names = {p["name"]: p for p in body["parameters"]}
     assert names["adult_age"]["value"] == "18"
     assert body["ready"] is True
-    assert body["sources"] and {"key", "file"} <= set(body["sources"][0])
+    assert body["sources"] and {"key", "file", "title"} <= set(body["sources"][0])
+    assert body["sources"][0]["file"] in {r["citation"]["source"] for r in body["rules"]}
 
 
 def test_decision_is_exactly_the_library_decision(client: httpx.Client) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "ParameterView",
     "PolicyView",
     "RuleView",
+    "SourceView",
     "load",
     "policy_view",
     "supports_parameters",
@@ -95,6 +96,15 @@ class CitationView:
     source: str | None
     quote: str | None
     assumption: str | None
+    source_title: str | None = None
+    """The source's title, publisher and date, where the engine gives it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceView:
+    key: str
+    file: str
+    title: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +178,7 @@ class PolicyView:
     digest: str
     effective_from: str | None
     effective_until: str | None
-    sources: tuple[tuple[str, str], ...]
-    """(key, file name) pairs."""
+    sources: tuple[SourceView, ...]
     facts: tuple[FactView, ...]
     rules: tuple[RuleView, ...]
     criteria: tuple[CriterionView, ...]
@@ -181,7 +190,7 @@ class PolicyView:
 
 
 def _citation(citation: Citation) -> CitationView:
-    return CitationView(citation.source, citation.quote, citation.assumption)
+    return CitationView(citation.source, citation.quote, citation.assumption, getattr(citation, "source_title", None))
 
 
 def _field(name: str, spec: FieldSpec) -> FieldView:
@@ -242,6 +251,11 @@ def policy_view(policy: Policy) -> PolicyView:
         )
         for c in compiled.criteria
     )
+    titles = {
+        c.source: c.source_title
+        for c in [r.citation for r in rules] + [c.citation for c in criteria if c.citation is not None]
+        if c.source and c.source_title
+    }
     return PolicyView(
         id=compiled.id,
         version=compiled.version,
@@ -250,7 +264,7 @@ def policy_view(policy: Policy) -> PolicyView:
         digest=compiled.digest,
         effective_from=compiled.effective_from.isoformat() if compiled.effective_from else None,
         effective_until=compiled.effective_until.isoformat() if compiled.effective_until else None,
-        sources=tuple(compiled.sources.items()),
+        sources=tuple(SourceView(key, file, titles.get(file)) for key, file in compiled.sources.items()),
         facts=tuple(facts),
         rules=rules,
         criteria=criteria,

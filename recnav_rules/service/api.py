@@ -106,7 +106,6 @@ async def list_policies(request: Request) -> Response:
 def policy_document(view: _engine_view.PolicyView) -> dict[str, Any]:
     """``GET /v1/policies/{id}``: facts with types, rules with citations, criteria, parameters."""
     data = asdict(view)
-    data["sources"] = [{"key": key, "file": file} for key, file in view.sources]
     return data
 
 
