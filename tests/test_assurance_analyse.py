@@ -200,3 +200,11 @@ def test_without_alternatives_counterexamples_carry_dates_of_birth_and_call_list
     assert len(facts["emergency_calls"]) == 12
     read = trace_values(policy.evaluate(facts, as_of=AS_OF)).values
     assert (read["calls_1_month"], read["calls_3_months"]) == (4, 12)
+
+
+def test_an_out_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    code, out, err = run(capsys, "analyse", str(PLANTED), "--out", str(blocker / "examples"))
+    assert code == 2 and out == ""
+    assert "cannot write" in err and len(err.strip().splitlines()) == 1

@@ -94,4 +94,11 @@ def test_cli_text_and_markdown(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_unreadable_caseload_is_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run(capsys, "diff", str(OLD), str(NEW), "--caseload", str(tmp_path / "missing.jsonl"))
-    assert code == 2 and "cannot read caseload" in err and len(err.strip().splitlines()) == 1
+    assert code == 2
+    assert err == f"recnav-rules: error: {tmp_path / 'missing.jsonl'}: cannot read: no such file\n"
+
+
+def test_impact_refuses_an_unreadable_caseload_before_any_work(tmp_path: Path) -> None:
+    policy = recnav_rules.load_policy(OLD)
+    with pytest.raises(recnav_rules.PolicyError, match="cannot read caseload"):
+        impact(policy, policy, tmp_path / "missing.jsonl", as_of=AS_OF)

@@ -77,3 +77,10 @@ def test_the_fixture_cases_miss_one_part_and_the_command_says_where(capsys: pyte
     out = capsys.readouterr().out
     assert code == 1
     assert "criterion adult in rule carer-request not shown" in out
+
+
+def test_mcdc_with_json_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["test", "--mcdc", "--format", "json", str(DATA / "cases")])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err == "recnav-rules: error: --mcdc reports as text: leave out --format json\n"

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from recnav_rules.errors import PolicyError
+from recnav_rules.cli import UsageError, check_readable, check_writable
 from recnav_rules.policy import Policy
 
 __all__ = ["add_commands"]
@@ -46,9 +46,12 @@ def _percent(text: str) -> float:
 def _mutate(args: argparse.Namespace) -> int:
     from recnav_rules.assurance.mutate import mutation_test
 
+    check_readable(args.path)
+    for folder in args.cases:
+        check_readable(folder, "file or folder")
     report = mutation_test(args.path, args.cases, jobs=args.jobs, policy_ids=args.policy or None)
     if not report.cases:
-        raise PolicyError.at(str(args.cases[0]), None, None, "no-cases", "no test cases for the policies in this file")
+        raise UsageError(f"{args.cases[0]}: no test cases for the policies in {args.path}")
     if args.format == "json":
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     else:
@@ -92,6 +95,8 @@ def _policies(target: str, args: argparse.Namespace) -> list[Policy]:
 def _analyse(args: argparse.Namespace) -> int:
     from recnav_rules.assurance.analyse import analyse_policy
 
+    if args.out is not None:
+        check_writable(args.out, folder=True)
     as_of = args.as_of or dt.date.today()
     analyses = [analyse_policy(policy, as_of, out=args.out) for policy in _policies(args.path, args)]
     if args.format == "json":
@@ -104,6 +109,7 @@ def _analyse(args: argparse.Namespace) -> int:
 def _diff(args: argparse.Namespace) -> int:
     from recnav_rules.assurance.diff import impact
 
+    check_readable(args.caseload)
     old, new = _load(args.old, args), _load(args.new, args)
     report = impact(old, new, args.caseload, as_of=args.as_of or dt.date.today(), jobs=args.jobs)
     if args.format == "json":

@@ -75,6 +75,8 @@ def _test(args: argparse.Namespace) -> int:
         "--coverage",
         args.coverage,
     )
+    if args.mcdc and args.format == "json":  # issue 14: the MC/DC report is text (recnav_rules/assurance/mcdc.py)
+        raise UsageError("--mcdc reports as text: leave out --format json")
     paths = args.paths or _default_case_paths()
     for path in paths:
         check_readable(path, "file or folder")
