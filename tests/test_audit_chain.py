@@ -7,12 +7,13 @@ import math
 from typing import Any
 
 import pytest
-import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recnav_rules.audit.chain import GENESIS, Index, canonical_json, parse_header, record_hash, record_text
 from recnav_rules.audit.subject import normalise_nhs_number, subject_key, subject_key_of_facts
+
+rfc8785 = pytest.importorskip("rfc8785", reason="rfc8785 (the reference RFC 8785 encoder) is not installed: pip install rfc8785")
 
 _keys = st.text(st.characters(blacklist_categories=("Cs",)), max_size=6)
 _scalars = (

@@ -99,8 +99,7 @@ def test_records_chain_each_to_the_one_before(log: DecisionLog, hiu: recnav_rule
 
 
 def test_the_stored_text_is_rfc_8785_canonical(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
-    import rfc8785
-
+    rfc8785 = pytest.importorskip("rfc8785", reason="the reference RFC 8785 encoder is not installed: pip install rfc8785")
     record_some(log, hiu, 2)
     with db(log) as conn:
         for (text,) in conn.execute("SELECT record FROM records"):
@@ -396,6 +395,9 @@ def test_find_by_policy_and_time(log: DecisionLog, hiu: recnav_rules.Policy) -> 
     assert len(log.find(policy_id="bnssg-hiu-pilot")) == 3
     assert log.find(policy_id="somerset-waiting-list") == []
     assert len(log.find(since=today.isoformat())) == 3
+    assert len(log.find(since=today)) == 3 and log.find(until=today) == []
+    assert len(log.find(since=dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))) == 3
+    assert log.find(since=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)) == []
     assert log.find(until=today.isoformat()) == []
     assert len(log.find(limit=2)) == 2
     assert log.get("not-an-id") is None

@@ -84,8 +84,10 @@ def canonical_json(value: Any, *, plain_keys: frozenset[str] = frozenset()) -> s
         except UnicodeEncodeError:
             raise ValueError("a string holds a lone surrogate, which JSON cannot carry") from None
         return text
-    import rfc8785  # to be a core dependency; imported lazily until it is
-
+    try:
+        import rfc8785  # to be a core dependency; imported lazily until it is
+    except ImportError:
+        raise ValueError("this value (a float, a very large integer or a key beyond U+E000) needs the rfc8785 package: pip install rfc8785") from None
     try:
         return rfc8785.dumps(value).decode("utf-8")
     except (rfc8785.CanonicalizationError, TypeError, UnicodeError) as exc:

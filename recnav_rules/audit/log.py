@@ -13,6 +13,7 @@ See docs/audit.md for what is kept (and what never is), verification, replay and
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -84,6 +85,17 @@ def _open_store(target: str, create: bool) -> Store:
     from recnav_rules.audit.sqlite_store import SqliteStore
 
     return SqliteStore(target, create=create)
+
+
+def _moment(value: str | dt.date | None) -> str | None:
+    """A bound on ``recorded_at`` (UTC ISO text, which sorts as time does)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.isoformat()
 
 
 def _sha256(text: str) -> str:
@@ -195,15 +207,16 @@ class DecisionLog:
     def find(
         self,
         policy_id: str | None = None,
-        since: str | None = None,
-        until: str | None = None,
+        since: str | dt.date | None = None,
+        until: str | dt.date | None = None,
         limit: int | None = 1000,
     ) -> list[LogEntry]:
         """Records in chain order, by policy and by recording time (UTC): ``since`` inclusive,
-        ``until`` exclusive, each an ISO date or date-time."""
+        ``until`` exclusive, each a date, a UTC date-time or ISO text."""
         if limit is not None and limit < 0:
             raise DecisionLogError(f"limit must be 0 or more, got {limit}")
-        return [LogEntry.of(r) for r in self._store.find(policy_id=policy_id, since=since, until=until, subject_key=None, limit=limit)]
+        rows = self._store.find(policy_id=policy_id, since=_moment(since), until=_moment(until), subject_key=None, limit=limit)
+        return [LogEntry.of(r) for r in rows]
 
     def find_subject(self, nhs_number: str) -> list[LogEntry]:
         """One person's decisions, found by their subject key. Needs the secret."""
@@ -250,14 +263,13 @@ class DecisionLog:
     def checkpoints(self) -> list[Checkpoint]:
         return self._store.checkpoints()
 
-    def prune(self, before: Any) -> Checkpoint | None:
-        """Remove the records made before ``before`` (a date or ISO text, UTC), oldest first.
+    def prune(self, before: str | dt.date) -> Checkpoint | None:
+        """Remove the records made before ``before`` (a date, a UTC date-time or ISO text), oldest first.
 
         Verification then starts from the last removed record, which is returned (and stored as a
         ``prune`` checkpoint): keep it. None when nothing was removed.
         """
-        text = before.isoformat() if hasattr(before, "isoformat") else str(before)
-        return self._store.prune(text)
+        return self._store.prune(str(_moment(before)))
 
     def export_jsonl(self, stream: IO[str]) -> int:
         """Write every record, in chain order, as one JSON line each (with its seq and hash). Returns the count."""
