@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from recnav_rules.assurance._engine import compile_policy_data
 from recnav_rules.assurance.mutate import AssuranceError, generate, mutation_test
 from recnav_rules.cli import main
+from recnav_rules.decision import Decision
+from recnav_rules.policy import Policy
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "assurance"
@@ -161,3 +167,49 @@ def test_parameter_values_are_mutated_and_killed_like_literals(tmp_path: Path) -
     status = {r.mutant.description: r.status for r in mutation_test(path, [cases], jobs=1).results}
     assert status["parameter adult_age (from 2024-01-01): 18 becomes 19"] == "killed"
     assert status["parameter adult_age (from 2024-01-01): 18 becomes 17"] == "killed"
+
+
+# --- mutants proved equivalent really decide alike (sampled) ---------------------------------------
+
+
+@functools.cache
+def _planted_equivalents() -> list[tuple[Policy, Policy]]:
+    report = mutation_test(PLANTED, [CASES], jobs=1)
+    _, policies = generate(PLANTED)
+    pairs = []
+    for result in report.results:
+        if result.status == "equivalent":
+            mutant = result.mutant
+            original = compile_policy_data(policies[mutant.index], str(DATA), file=str(PLANTED))
+            changed = compile_policy_data(mutant.apply(policies[mutant.index]), str(DATA), file=str(PLANTED))
+            pairs.append((original, changed))
+    return pairs
+
+
+def _observable(decision: Decision) -> dict[str, object]:
+    data = decision.to_dict()
+    seen = {k: data[k] for k in ("outcome", "complete", "missing_facts", "signposts", "next_steps")}
+    seen["reasons"] = [r["rule_id"] for r in data["reasons"]]
+    return seen
+
+
+PLANTED_FACTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "age": st.integers(0, 130),
+        "lives_in_area": st.booleans(),
+        "consent": st.booleans(),
+        "unsafe_at_home": st.booleans(),
+        "carer_request": st.booleans(),
+        "need": st.sampled_from(["low", "moderate", "high"]),
+    },
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(PLANTED_FACTS)
+def test_mutants_proved_equivalent_decide_sampled_referrals_alike(facts: dict[str, object]) -> None:
+    pairs = _planted_equivalents()
+    assert pairs  # the outcome of under-10, which never decides
+    for original, changed in pairs:
+        assert _observable(original.evaluate(facts, as_of="2026-11-20")) == _observable(changed.evaluate(facts, as_of="2026-11-20"))
