@@ -61,3 +61,32 @@ def test_builtin_policies_have_no_rule_that_can_never_decide(target: str, regist
     assert all(f.reproduced for f in analysis.findings if f.counterexample is not None)
     personal = {name for name, fact in policy.facts.items() if fact.personal}
     assert all(not (set(f.counterexample) & personal) for f in analysis.findings if f.counterexample is not None)
+
+
+def test_impact_of_raising_the_hiu_adult_age_on_the_case_facts(tmp_path: Path) -> None:
+    import json
+
+    from recnav_rules.assurance.diff import impact
+    from recnav_rules.tools.cases import load_cases
+
+    caseload = tmp_path / "caseload.jsonl"
+    cases = [c for c in load_cases(CASES / "bnssg-hiu-pilot.cases.yaml") if c.as_of == dt.date(2026, 11, 20)]
+    caseload.write_text("".join(json.dumps(c.facts, default=str) + "\n" for c in cases), encoding="utf-8")
+    text = (POLICIES / "bnssg.yaml").read_text(encoding="utf-8")
+    assert "          2023-01-01: 18\n" in text
+    changed = tmp_path / "bnssg.yaml"
+    changed.write_text(text.replace("          2023-01-01: 18\n", "          2023-01-01: 19\n", 1), encoding="utf-8")
+    old = load_policy(str(POLICIES / "bnssg.yaml#bnssg-hiu-pilot"))
+    new = load_policy(f"{changed}#bnssg-hiu-pilot")
+    data = impact(old, new, caseload, as_of=dt.date(2026, 11, 20), jobs=2).to_dict()
+    expected: dict[tuple[str, str], int] = {}
+    for case in cases:
+        try:
+            a, b = old.evaluate(case.facts, as_of=case.as_of), new.evaluate(case.facts, as_of=case.as_of)
+        except ValueError:
+            continue
+        if a.outcome != b.outcome:
+            expected[(a.outcome.value, b.outcome.value)] = expected.get((a.outcome.value, b.outcome.value), 0) + 1
+    assert expected  # the 18th-birthday case changes
+    assert {(t["from"], t["to"]): t["count"] for t in data["transitions"]} == expected
+    assert {"in": "criterion adult", "fact": "age_years", "old": "gte 18", "new": "gte 19"} in data["structure"]["thresholds"]
