@@ -271,3 +271,14 @@ def test_personal_values_never_leak_whatever_the_bundle_holds(number: str, born:
         assert number not in str(exc)
         return
     assert number not in json.dumps(result.guidance_response) + result.decision.to_json()
+
+
+@pytest.mark.parametrize("name", ["hiu-referral-accept", "hiu-referral-partial", "ctt-waiting-list-referral"])
+def test_example_bundles_declare_the_uk_core_profiles_docs_fhir_md_names(name: str) -> None:
+    for entry in bundle(name)["entry"]:
+        kind = entry["resource"]["resourceType"]
+        profiles = entry["resource"].get("meta", {}).get("profile", [])
+        if kind == "Consent":
+            assert profiles == []  # base R4 Consent: UK Core STU2 has no Consent profile
+        else:
+            assert profiles == [f"https://fhir.hl7.org.uk/StructureDefinition/UKCore-{kind}"]
