@@ -87,12 +87,16 @@ def test_without_the_solver_the_equivalent_mutant_counts_as_a_survivor() -> None
     assert status["rule under-10: outcome reject becomes accept"] == "survived"
 
 
-def test_a_case_that_fails_on_the_unchanged_policy_stops_the_run(tmp_path: Path) -> None:
+def test_a_case_that_fails_on_the_unchanged_policy_stops_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = (CASES / "planted.cases.yaml").read_text(encoding="utf-8").replace("../planted.yaml", str(PLANTED))
     text = text.replace("reasons_exactly: [accept], next_steps", "reasons_exactly: [otherwise], next_steps")
     (tmp_path / "wrong.cases.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(AssuranceError, match="the case fails on the unchanged policy"):
         mutation_test(PLANTED, [tmp_path], jobs=1)
+    code = main(["mutate", str(PLANTED), "--cases", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith(f"recnav-rules: {tmp_path / 'wrong.cases.yaml'}:14: the case fails on the unchanged policy")
 
 
 def test_cli_reports_survivors_with_file_line_and_fails_under(capsys: pytest.CaptureFixture[str]) -> None:

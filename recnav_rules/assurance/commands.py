@@ -44,12 +44,16 @@ def _percent(text: str) -> float:
 
 
 def _mutate(args: argparse.Namespace) -> int:
-    from recnav_rules.assurance.mutate import mutation_test
+    from recnav_rules.assurance.mutate import AssuranceError, mutation_test
 
     check_readable(args.path)
     for folder in args.cases:
         check_readable(folder, "file or folder")
-    report = mutation_test(args.path, args.cases, jobs=args.jobs, policy_ids=args.policy or None)
+    try:
+        report = mutation_test(args.path, args.cases, jobs=args.jobs, policy_ids=args.policy or None)
+    except AssuranceError as exc:  # a case already fails: a failed check, not bad input
+        sys.stderr.write(f"recnav-rules: {exc}\n")
+        return EXIT_FAIL
     if not report.cases:
         raise UsageError(f"{args.cases[0]}: no test cases for the policies in {args.path}")
     if args.format == "json":
