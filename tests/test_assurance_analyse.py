@@ -208,3 +208,15 @@ def test_an_out_folder_that_cannot_be_written_is_refused_before_any_work(tmp_pat
     code, out, err = run(capsys, "analyse", str(PLANTED), "--out", str(blocker / "examples"))
     assert code == 2 and out == ""
     assert "cannot write" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_practice_code_the_register_does_not_hold_is_written_as_such() -> None:
+    policy = recnav_rules.load_policy("bnssg-hiu-pilot")
+    model = Model(policy.compiled, AS_OF)
+    chosen, _ = model.classes["gp_practice_code"]
+    found = model.example(model.values["gp_practice_code"].known, chosen == -1)
+    assert found is not None
+    facts = model.facts_from(found)
+    assert facts["gp_practice_code"] not in {p.code for p in policy.compiled.reference_data["gp_practices"]}
+    read = trace_values(policy.evaluate(facts, as_of=AS_OF)).values
+    assert "gp_sub_icb" not in read  # the look-up leaves it unknown, as the model said

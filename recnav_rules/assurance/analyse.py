@@ -312,16 +312,18 @@ class Model:
             if spec.default_as_of and number(slot.value).as_long() == self.as_of.toordinal():
                 continue
             facts[name] = self._decode(name, slot, number(slot.value))
+        for key, (chosen, listed) in self.classes.items():
+            slot = self.values[key]
+            if truth(slot.known):  # a practice of the chosen class, or one the register does not hold
+                number_of = number(chosen).as_long()
+                facts[key] = listed[number_of][0] if number_of >= 0 else self._decode(key, slot, z3.IntVal(-1))
         for derived in policy.derived:
-            if not truth(self.via_inputs[derived.name]):
+            if derived.kind == "lookup" or not truth(self.via_inputs[derived.name]):
                 continue
             value = number(self.values[derived.name].value)
             if derived.kind == "age_in_years":
                 on = _day(facts.get(str(derived.params["on"])), self.as_of)
                 facts[str(derived.params["birth_date"])] = _years_before(on, value.as_long()).isoformat()
-            elif derived.kind == "lookup":
-                chosen, listed = self.classes[str(derived.params["key"])]
-                facts[str(derived.params["key"])] = listed[number(chosen).as_long()][0]
             elif derived.kind == "count_events":
                 self._events(derived.params, facts, model)
         return facts
