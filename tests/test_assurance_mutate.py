@@ -143,6 +143,10 @@ def test_a_file_that_is_not_a_policy_file_is_a_located_error(tmp_path: Path, cap
     code, _, err = run(capsys, "mutate", str(path), "--cases", str(CASES))
     assert code == 2
     assert err.strip() == f"recnav-rules: {path}:1:1: error: expected a 'policies' list"
+    path.write_text("policies:\n  - just text\n", encoding="utf-8")
+    code, _, err = run(capsys, "mutate", str(path), "--cases", str(CASES))
+    assert code == 2
+    assert err.strip() == f"recnav-rules: {path}:2:5: error: each item of 'policies' is a policy (a mapping)"
 
 
 def test_parameter_values_are_mutated_and_killed_like_literals(tmp_path: Path) -> None:

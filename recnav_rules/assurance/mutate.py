@@ -312,6 +312,8 @@ def generate(path: str | Path) -> tuple[list[Mutant], list[dict[str, Any]]]:
         raise PolicyError.at(str(path), 1, 1, "not-a-policy-file", "expected a 'policies' list")
     found: list[Mutant] = []
     for index, policy in enumerate(policies):
+        if not isinstance(policy, dict):
+            raise doc.error(("policies", index), "not-a-policy", "each item of 'policies' is a policy (a mapping)")
         make = _Maker(str(path), doc.mark, index, str(policy.get("id", index)))
         _policy_mutants(make, policy)
         found.extend(make.found)
