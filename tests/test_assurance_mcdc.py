@@ -84,3 +84,20 @@ def test_mcdc_with_json_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     captured = capsys.readouterr()
     assert code == 2 and captured.out == ""
     assert captured.err == "recnav-rules: error: --mcdc reports as text: leave out --format json\n"
+
+
+def test_part_truths_recombine_to_the_engines_value_on_every_builtin_case() -> None:
+    from recnav_rules.assurance._engine import conditions_of, operands, trace_values
+    from recnav_rules.assurance.mcdc import _evaluate, _truths
+    from recnav_rules.tools.cases import policy_for
+
+    results = [r for r in run_cases([ROOT / "policies" / "tests"]) if r.decision is not None]
+    checked = 0
+    for result in results:
+        assert result.decision is not None
+        seen = trace_values(result.decision)
+        for condition in conditions_of(policy_for(result.case).compiled):
+            engine = (seen.criteria if condition.kind == "criterion" else seen.rules)[condition.id]
+            assert _evaluate(condition, _truths(operands(condition.node), seen)) == engine, (result.case.name, condition.owner)
+            checked += 1
+    assert checked > 1000
