@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import recnav_rules
 from recnav_rules.assurance._engine import compile_policy_data
 from recnav_rules.assurance.mutate import AssuranceError, generate, mutation_test
 from recnav_rules.cli import main
@@ -221,3 +222,13 @@ def test_mutants_proved_equivalent_decide_sampled_referrals_alike(facts: dict[st
     assert pairs  # the outcome of under-10, which never decides
     for original, changed in pairs:
         assert _observable(original.evaluate(facts, as_of="2026-11-20")) == _observable(changed.evaluate(facts, as_of="2026-11-20"))
+
+
+def test_a_survivor_comes_with_a_referral_that_tells_it_apart(capsys: pytest.CaptureFixture[str]) -> None:
+    report = mutation_test(PLANTED, [CASES], jobs=1)
+    by_description = {r.mutant.description: r for r in report.results}
+    hint = by_description["criterion adult: threshold 18 becomes 19 in 'age_years gte 18'"].detail
+    assert hint.startswith("tell them apart with {") and hint.endswith(": the policy says accept, the mutant reject")
+    facts = json.loads(hint[len("tell them apart with ") : hint.index("}: ") + 1])
+    policy = recnav_rules.load_policy(PLANTED)
+    assert policy.evaluate(facts, as_of="2026-11-20").outcome.value == "accept"

@@ -43,7 +43,7 @@ from recnav_rules.assurance._engine import (
 from recnav_rules.errors import FactValidationError
 from recnav_rules.policy import Policy
 
-__all__ = ["Analysis", "Finding", "Model", "analyse_policy", "equivalent"]
+__all__ = ["Analysis", "Finding", "Model", "analyse_policy", "equivalent", "telling_apart"]
 
 _OUTCOME_CODE = {"accept": 0, "reject": 1, "signpost": 2}
 _EPOCH = dt.date(1900, 1, 1).toordinal()
@@ -682,18 +682,37 @@ def _held(decision: Any, rule_id: str) -> bool:
 def equivalent(first: CompiledPolicy, second: CompiledPolicy, as_of: dt.date) -> bool:
     """True when the two versions (same facts) give every referral the same outcome,
     completeness, reasons, signposts and missing facts — proved, not sampled."""
+    return _difference(first, second, as_of, want_example=False) is None
+
+
+def telling_apart(first: CompiledPolicy, second: CompiledPolicy, as_of: dt.date) -> dict[str, Any] | None:
+    """A referral (facts, JSON-ready) that the two versions decide differently, or None when
+    they are equivalent. Outcome differences are preferred, then reasons, then the rest."""
+    return _difference(first, second, as_of, want_example=True)
+
+
+def _difference(first: CompiledPolicy, second: CompiledPolicy, as_of: dt.date, *, want_example: bool) -> dict[str, Any] | None:
     model = Model(first, as_of, extra=(second,))
-    one, two = _Decision(model, first), _Decision(model, second)
     if [r.id for r in first.rules] != [r.id for r in second.rules]:
-        return False
-    services = sorted({s for p in (first, second) for r in p.rules for s in r.signposts} | set(first.otherwise.signposts) | set(second.otherwise.signposts) | set(first.incomplete.signposts) | set(second.incomplete.signposts))
+        raise ValueError("the two versions must have the same rules in the same order")
+    one, two = _Decision(model, first), _Decision(model, second)
+    services = sorted(
+        {s for p in (first, second) for r in p.rules for s in r.signposts}
+        | {s for p in (first, second) for s in (*p.otherwise.signposts, *p.incomplete.signposts)}
+    )
     names = sorted({leaf.ref for p in (first, second) for leaf in _all_leaves(p)})
-    pairs = [
-        (one.outcome, two.outcome),
-        (one.complete, two.complete),
-        *zip(one.reasons(), two.reasons(), strict=True),
-        *zip(one.signposts(services), two.signposts(services), strict=True),
-        *zip(one.missing(names), two.missing(names), strict=True),
+    groups = [
+        [(one.outcome, two.outcome)],
+        [(one.complete, two.complete), *zip(one.reasons(), two.reasons(), strict=True)],
+        [*zip(one.signposts(services), two.signposts(services), strict=True), *zip(one.missing(names), two.missing(names), strict=True)],
     ]
-    differs = z3.Or(*[a != b for a, b in pairs])
-    return model.check(differs) is None
+    every = z3.Or(*[a != b for group in groups for a, b in group])
+    if model.check(every) is None:
+        return None
+    if not want_example:
+        return {}
+    for group in groups:
+        found = model.example(z3.Or(*[a != b for a, b in group]))
+        if found is not None:
+            return model.facts_from(found)
+    return {}  # pragma: no cover - the disjunction was satisfiable, so one group is

@@ -13,6 +13,7 @@ every case still passes (a gap in the cases, or a change that makes no differenc
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -76,7 +77,8 @@ class MutantResult:
     status: str
     """killed, survived, equivalent (proved; not counted) or invalid (does not load; not counted)."""
     detail: str = ""
-    """The case that killed it, or why it is invalid."""
+    """The case that killed it; why it is invalid; for a survivor the solver could tell apart
+    from the policy, a referral that does so (a case to add)."""
 
     def to_dict(self) -> dict[str, Any]:
         m = self.mutant
@@ -152,7 +154,7 @@ class MutationReport:
                 if r.mutant.policy_id != pid:
                     continue
                 if r.status == "survived" or verbose:
-                    lines.append(f"  {r.mutant.where}: {r.status}: {r.mutant.description}" + (f" ({r.detail})" if verbose and r.detail else ""))
+                    lines.append(f"  {r.mutant.where}: {r.status}: {r.mutant.description}" + (f" ({r.detail})" if r.detail else ""))
         lines.append(f"mutation score: {self.score():.1f}%")
         return "\n".join(lines) + "\n"
 
@@ -369,10 +371,9 @@ def _run_one(mutant: Mutant) -> MutantResult:
                 return MutantResult(mutant, "killed", f"{case.location}: {case.name}")
         compiled.append((suite, policy, suite.cases[0].as_of))
     if _worker["prove"] and compiled and _provable(mutant):
-        from recnav_rules.assurance.analyse import equivalent
+        from recnav_rules.assurance.analyse import telling_apart
 
         originals: dict[Any, Any] = _worker.setdefault("originals", {})
-        proved = True
         for suite, policy, as_of in compiled:
             key = (suite.policy_id, suite.membership, suite.parameters)
             if key not in originals:
@@ -384,12 +385,34 @@ def _run_one(mutant: Mutant) -> MutantResult:
                     parameters=dict(suite.parameters),
                 )
             try:
-                proved = proved and equivalent(originals[key].compiled, policy.compiled, as_of)
+                facts = telling_apart(originals[key].compiled, policy.compiled, as_of)
             except TimeoutError:
-                proved = False
-        if proved:
-            return MutantResult(mutant, "equivalent", "proved by the solver to decide every referral alike")
+                return MutantResult(mutant, "survived")
+            if facts is not None:
+                return MutantResult(mutant, "survived", _hint(originals[key], policy, facts, as_of))
+        return MutantResult(mutant, "equivalent", "proved by the solver to decide every referral alike")
     return MutantResult(mutant, "survived")
+
+
+def _hint(original: Any, mutant: Any, facts: dict[str, Any], as_of: dt.date) -> str:
+    """A referral a new case could use, checked by running both versions on it."""
+    try:
+        before, after = original.evaluate(facts, as_of=as_of), mutant.evaluate(facts, as_of=as_of)
+    except FactValidationError:
+        return ""
+    def seen(d: Any) -> tuple[Any, ...]:
+        return (d.outcome.value, d.complete, [r.rule_id for r in d.reasons], d.missing_facts, [s.service_id for s in d.signposts])
+
+    if seen(before) == seen(after):
+        return ""
+    what = (
+        f"the policy says {before.outcome.value}, the mutant {after.outcome.value}"
+        if before.outcome != after.outcome
+        else f"the policy gives reasons {seen(before)[2]}, the mutant {seen(after)[2]}"
+        if seen(before)[2] != seen(after)[2]
+        else "they differ in completeness, missing facts or signposts"
+    )
+    return f"tell them apart with {json.dumps(facts, sort_keys=True)}: {what}"
 
 
 def _provable(mutant: Mutant) -> bool:
