@@ -25,7 +25,6 @@ import orjson
 from recnav_rules.canonical import canonical_json, digest_of
 from recnav_rules.engine.model import Citation, Outcome
 from recnav_rules.errors import FactProblem, FactValidationError
-from recnav_rules.policies.register import staleness_notes
 
 __all__ = [
     "ConditionResult",
@@ -252,6 +251,11 @@ class Decision:
     """Defaults the policy declares that the outcome rests on (not given, filled in)."""
     decision_id: str | None
     """Set when the decision was recorded in a ``DecisionLog`` (a UUID), else None."""
+    _values: Mapping[str, Any] | None
+    _trace: list[TraceStep] | None
+    _trace_builder: Callable[[], list[TraceStep]] | None
+    _facts_digest: str | None
+    _floats: bool | None
 
     def __init__(
         self,
@@ -300,7 +304,7 @@ class Decision:
         put(self, "defaults_used", defaults_used)
         put(self, "personal_facts_withheld", personal_facts_withheld)
         put(self, "reference_data", _frozen_reference(reference_data))
-        put(self, "notes", notes + [n for n in staleness_notes(reference_data, as_of) if n not in notes])
+        put(self, "notes", notes)
         put(self, "missing_fact_groups", missing_fact_groups if missing_fact_groups is not None else ([[n] for n in missing_facts]))
         put(self, "could_change", could_change if could_change is not None else [])
         put(self, "assumed_facts", assumed_facts if assumed_facts is not None else [])
@@ -326,7 +330,7 @@ class Decision:
         value of each of its conditions. Rendered from the decision's record on first use."""
         if self._trace is None:
             object.__setattr__(self, "_trace", self._trace_builder() if self._trace_builder is not None else [])
-        return list(self._trace)  # type: ignore[arg-type]
+        return list(self._trace or ())
 
     def with_decision_id(self, decision_id: str) -> Decision:
         """A copy of this decision carrying the id a decision log gave it."""
@@ -346,7 +350,7 @@ class Decision:
         """sha256 of the RFC 8785 canonical JSON of the non-personal facts given (defaults excluded)."""
         if self._facts_digest is None:
             object.__setattr__(self, "_facts_digest", facts_digest(self._values or {}, floats=self._floats))
-        return self._facts_digest  # type: ignore[return-value]
+        return self._facts_digest or ""
 
     @property
     def accepted(self) -> bool:

@@ -18,6 +18,7 @@ __all__ = [
     "FactValidationError",
     "PolicyError",
     "PolicyProblem",
+    "Problem",
     "RecnavError",
     "closest",
     "printable",
@@ -60,46 +61,113 @@ class RecnavError(ValueError):
     """Base class of every error recnav_rules raises for bad input."""
 
 
-@dataclass(frozen=True, slots=True)
-class PolicyProblem:
-    """One located problem in a policy (or other data) file.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Problem:
+    """One problem with what the library was given: the one kind both errors carry.
 
-    ``line`` and ``column`` are 1-based; either may be None when the problem has no single place
-    (an empty file, say). ``code`` is stable and machine-readable (``unknown-fact``,
-    ``yaml-syntax``, ...). ``suggestion`` is the did-you-mean, when there is one close enough.
-    ``severity`` is ``error`` or ``warning``.
+    ``code`` is stable and machine-readable (``unknown-fact``, ``yaml-syntax``,
+    ``out-of-range``...); ``message`` says what is wrong in words, never repeating a personal
+    value; ``severity`` is ``error`` or ``warning``; ``suggestion`` is the did-you-mean, when
+    one is close enough. Where it is: ``file``, ``line`` and ``column`` (1-based) and ``path``
+    (keys and indexes in the document) for a file, or ``field`` (a dotted path such as
+    ``emergency_calls[2].at``) for a fact. Rendering is ``render()`` (text) and ``to_dict()``
+    (JSON); the fields are the contract, so a message never has to be parsed.
     """
 
-    file: str
-    line: int | None
-    column: int | None
     code: str
     message: str
-    suggestion: str | None = None
     severity: str = "error"
+    suggestion: str | None = None
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    path: tuple[str | int, ...] = ()
+    field: str | None = None
 
-    def render(self) -> str:
-        """``file:line:col: error: message (did you mean 'x'?)``, the compilers' format."""
+    def where(self) -> str:
+        """``file:line:col`` or the field path."""
+        if self.file is None:
+            return self.field or ""
         where = self.file
         if self.line is not None:
             where += f":{self.line}"
             if self.column is not None:
                 where += f":{self.column}"
-        text = f"{where}: {self.severity}: {self.message}"
+        return where
+
+    def render(self) -> str:
+        """``file:line:col: error: message (did you mean 'x'?)``, the compilers' format, or
+        ``field: message`` for a fact; control characters escaped."""
+        if self.file is None:
+            text = f"{self.field}: {self.message}"
+        else:
+            text = f"{self.where()}: {self.severity}: {self.message}"
         if self.suggestion is not None:
             text += f" (did you mean '{self.suggestion}'?)"
         return printable(text)
 
     def to_dict(self) -> dict[str, object]:
+        """The problem as JSON: every field, ``path`` as a list."""
         return {
-            "file": self.file,
-            "line": self.line,
-            "column": self.column,
             "code": self.code,
             "severity": self.severity,
             "message": self.message,
             "suggestion": self.suggestion,
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "path": list(self.path),
+            "field": self.field,
         }
+
+
+class PolicyProblem(Problem):
+    """A located problem in a policy (or other data) file: ``PolicyProblem(file, line, column,
+    code, message, suggestion=None, severity="error", path=())``."""
+
+    __slots__ = ()
+    file: str
+
+    def __init__(
+        self,
+        file: str,
+        line: int | None,
+        column: int | None,
+        code: str,
+        message: str,
+        suggestion: str | None = None,
+        severity: str = "error",
+        path: tuple[str | int, ...] = (),
+    ) -> None:
+        put = object.__setattr__
+        put(self, "file", file)
+        put(self, "line", line)
+        put(self, "column", column)
+        put(self, "code", code)
+        put(self, "message", message)
+        put(self, "suggestion", suggestion)
+        put(self, "severity", severity)
+        put(self, "path", tuple(path))
+        put(self, "field", None)
+
+
+class FactProblem(Problem):
+    """One bad fact: ``FactProblem(field, message, suggestion=None, code="bad-value")``."""
+
+    __slots__ = ()
+    field: str
+
+    def __init__(self, field: str, message: str, suggestion: str | None = None, code: str = "bad-value") -> None:
+        put = object.__setattr__
+        put(self, "field", field)
+        put(self, "message", message)
+        put(self, "suggestion", suggestion)
+        put(self, "code", code)
+        put(self, "severity", "error")
+        put(self, "file", None)
+        put(self, "line", None)
+        put(self, "column", None)
+        put(self, "path", ())
 
 
 class PolicyError(RecnavError):
@@ -140,24 +208,6 @@ class PolicyError(RecnavError):
     ) -> PolicyError:
         """One-problem shorthand."""
         return cls([PolicyProblem(file, line, column, code, message, suggestion)])
-
-
-@dataclass(frozen=True, slots=True)
-class FactProblem:
-    """One bad fact: which field (a dotted path such as ``emergency_calls[2].at``) and why."""
-
-    field: str
-    message: str
-    suggestion: str | None = None
-
-    def render(self) -> str:
-        text = f"{self.field}: {self.message}"
-        if self.suggestion is not None:
-            text += f" (did you mean '{self.suggestion}'?)"
-        return printable(text)
-
-    def to_dict(self) -> dict[str, object]:
-        return {"field": self.field, "message": self.message, "suggestion": self.suggestion}
 
 
 class FactValidationError(RecnavError):

@@ -3,12 +3,51 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from recnav_rules.engine.source import DEFAULT_LIMITS, load_yaml_text
-from recnav_rules.errors import PolicyError
+from recnav_rules.errors import PolicyError, printable
 
-__all__ = ["parse_facts_text", "read_facts"]
+__all__ = ["DuplicateKeyError", "loads_json", "parse_facts_text", "read_facts"]
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names the same key twice (JSON readers usually keep the last silently)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise DuplicateKeyError(key)
+        found[key] = value
+    return found
+
+
+def loads_json(text: str | bytes) -> Any:
+    """``json.loads`` that refuses a key given twice in one object (``DuplicateKeyError``).
+
+    Every JSON the library reads facts from goes through this: a file, a batch line, a request
+    body. ``{"consent_to_referral": false, "consent_to_referral": true}`` is an error, never a
+    consent.
+    """
+    return json.loads(text, object_pairs_hook=_no_duplicates)
+
+
+def _where(text: str, key: str) -> tuple[int | None, int | None]:
+    """Line and column of the last occurrence of ``"key"`` as an object key, best effort."""
+    found = None
+    for match in re.finditer(re.escape(json.dumps(key)) + r"\s*:", text):
+        found = match.start()
+    if found is None:
+        return None, None
+    line = text.count("\n", 0, found) + 1
+    return line, found - (text.rfind("\n", 0, found) + 1) + 1
 
 
 def _depth(value: Any, limit: int, level: int = 0) -> bool:
@@ -27,7 +66,10 @@ def parse_facts_text(text: str, name: str) -> dict[str, Any]:
         raise PolicyError.at(name, None, None, "too-large", f"facts file is larger than {DEFAULT_LIMITS.max_bytes} bytes")
     if text.lstrip().startswith("{"):
         try:
-            data = json.loads(text)
+            data = loads_json(text)
+        except DuplicateKeyError as exc:
+            line, column = _where(text, exc.key)
+            raise PolicyError.at(name, line, column, "duplicate-key", f"key '{printable(exc.key)}' is given twice") from None
         except json.JSONDecodeError as exc:
             raise PolicyError.at(name, exc.lineno, exc.colno, "json-syntax", exc.msg) from None
         except RecursionError:

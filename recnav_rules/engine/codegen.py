@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from recnav_rules.engine import conditions
 from recnav_rules.engine.dates import read_date
-from recnav_rules.engine.derive import build_derived
+from recnav_rules.engine.derive import build_derived, local_date, window_start
 from recnav_rules.engine.facts import checker_for, is_bad
 from recnav_rules.engine.model import CompiledPolicy, Leaf, Logic, Node, Ref
 
@@ -68,13 +68,13 @@ class _Writer:
             key = (type(value), value)
             found = self._index.get(key)
         except TypeError:  # unhashable: a slot of its own
-            key, found = None, None  # type: ignore[assignment]
+            key, found = None, None
         if found is None:
             found = len(self.constants)
             self.constants.append(value)
             if key is not None:
                 self._index[key] = found
-        return f"K[{found}]"
+        return f"k{found}"
 
     def temp(self) -> str:
         self._temps += 1
@@ -92,11 +92,14 @@ class _Generator:
         """Fact or derived name to the local holding its value (None when unknown)."""
         self.criterion_local: dict[str, str] = {}
         self.leaf_locals: list[str] = []
+        self.days_local: dict[tuple[str, str, str], str] = {}
+        self.window_days: dict[str, str] = {}
+        """count_events derived name to the local list of its qualifying events' dates."""
 
     def generate(self) -> Generated:
         w = self.w
         policy = self.policy
-        w.emit(0, "def program(facts, as_of):")
+        w.emit(0, "def program(facts, as_of):  # constants: see the signature at the end")
         body = 1
         known = w.const(frozenset(policy.facts))
         w.emit(body, f"if facts.__class__ is not {w.const(dict)} or not {known}.issuperset(facts):")
@@ -125,12 +128,7 @@ class _Generator:
                 w.emit(body + 1, "return None")
         w.emit(body, "notes = []")
         for derived in policy.derived:
-            compute = w.const(build_derived(derived, policy.reference_data))
-            key = w.const(derived.name)
-            t = w.temp()
-            w.emit(body, f"{t} = {compute}(env, p, notes)")
-            w.emit(body, f"if {t} is not None:")
-            w.emit(body + 1, f"env[{key}] = {t}")
+            self.derive(body, derived)
         w.emit(body, "if p:")
         w.emit(body + 1, "return None")
         # the values every condition reads, each loaded once
@@ -152,6 +150,10 @@ class _Generator:
         values = _tuple(rule_locals)
         leaves = _tuple(self.leaf_locals)
         w.emit(body, f"return (env, given, defaults, personal, notes, {values}, {leaves})")
+        # every constant becomes a keyword-only default of the function (a fast local), bound to
+        # the constants tuple K by index: no value is ever written into this text
+        names = ", ".join(f"k{i}=K[{i}]" for i in range(len(w.constants)))
+        w.lines[0] = f"def program(facts, as_of, *, {names}):" if names else "def program(facts, as_of):"
         return Generated("\n".join(w.lines) + "\n", tuple(w.constants))
 
     def names_read(self) -> Iterator[str]:
@@ -198,12 +200,155 @@ class _Generator:
             w.emit(inner, f"{v} = {w.const(read_date)}({v})")
             w.emit(inner, f"if {v} is None:")
             w.emit(inner + 1, "return None")
+        elif kind == "list" and self.plain_records(spec):
+            self.check_list(inner, v, key, name, spec)
         else:  # number, string, datetime, ods_code, list: the shared checker, failure hands over
             checker = w.const(checker_for(spec))
             w.emit(inner, f"{v} = {checker}({v}, {key}, p)")
             w.emit(inner, "if p:")
             w.emit(inner + 1, "return None")
         w.emit(inner, f"given[{key}] = {v}")
+
+    def plain_records(self, spec: Any) -> bool:
+        """Whether every field of a list's records can be checked inline."""
+        return bool(spec.fields) and all(
+            sub.type in ("bool", "enum", "date", "datetime") for sub in spec.fields.values()
+        )
+
+    def check_list(self, depth: int, v: str, key: str, name: str, spec: Any) -> None:
+        """Records checked inline; the local dates each event window needs, collected as we go."""
+        w = self.w
+        t_list = w.temp()
+        w.emit(depth, f"if ({v}.__class__ is not {w.const(list)} and {v}.__class__ is not {w.const(tuple)}) or {w.const(len)}({v}) > {w.const(spec.max_items)}:")
+        w.emit(depth + 1, "return None")
+        w.emit(depth, f"{t_list} = []")
+        windows = [d for d in self.policy.derived if d.kind == "count_events" and d.inputs[0] == name]
+        groups: dict[tuple[str, str], str] = {}
+        for derived in windows:
+            group = (derived.params["date_field"], derived.filter_key)
+            if group not in groups:
+                groups[group] = f"days{len(self.days_local)}"
+                self.days_local[(*group, name)] = groups[group]
+            self.window_days[derived.name] = groups[group]
+        for local in groups.values():
+            w.emit(depth, f"{local} = []")
+        w.emit(depth, f"for rec in {v}:")
+        body = depth + 1
+        w.emit(body, f"if rec.__class__ is not {w.const(dict)} or {w.const(len)}(rec) != {w.const(len(spec.fields))}:")
+        w.emit(body + 1, "return None")
+        field_locals: dict[str, str] = {}
+        for field_name, sub in spec.fields.items():
+            local = w.temp()
+            field_locals[field_name] = local
+            w.emit(body, f"{local} = rec.get({w.const(field_name)})")
+            if sub.type == "bool":
+                w.emit(body, f"if {local} is not True and {local} is not False:")
+                w.emit(body + 1, "return None")
+            elif sub.type == "enum":
+                w.emit(body, f"if {local}.__class__ is not {w.const(str)} or {local} not in {w.const(frozenset(sub.values))}:")
+                w.emit(body + 1, "return None")
+            elif sub.type == "datetime":
+                # read_datetime, inline: the same tests, then the same parser
+                w.emit(body, f"if {local}.__class__ is not {w.const(str)} or not ({w.const(16)} <= {w.const(len)}({local}) <= {w.const(40)}) or {local}[{w.const(10)}] not in {w.const('T ')} or {local}[{w.const(4)}] != {w.const('-')} or {local}[{w.const(7)}] != {w.const('-')} or {local}[{w.const(13)}] != {w.const(':')}:")
+                w.emit(body + 1, "return None")
+                w.emit(body, "try:")
+                w.emit(body + 1, f"{local} = {w.const(dt.datetime.fromisoformat)}({local})")
+                w.emit(body, f"except {w.const(ValueError)}:")
+                w.emit(body + 1, "return None")
+            else:
+                w.emit(body, f"{local} = {w.const(read_date)}({local})")
+                w.emit(body, f"if {local} is None:")
+                w.emit(body + 1, "return None")
+        pairs = ", ".join(f"{w.const(n)}: {field_locals[n]}" for n in spec.fields)
+        w.emit(body, f"{t_list}.append({{{pairs}}})")
+        for (date_field, _), days in groups.items():
+            derived = next(d for d in windows if d.params["date_field"] == date_field and self.window_days[d.name] == days)
+            moment = field_locals[date_field]
+            inner = body
+            if derived.filter_node is not None:
+                w.emit(body, f"if {self.record_test(derived.filter_node, field_locals)}:")
+                inner = body + 1
+            if spec.fields[date_field].type == "datetime":
+                day = w.temp()
+                w.emit(inner, f"if {moment}.tzinfo is None:")
+                w.emit(inner + 1, f"{days}.append({moment}.date())")
+                w.emit(inner, "else:")
+                w.emit(inner + 1, f"{day} = {w.const(local_date)}({moment})")
+                w.emit(inner + 1, f"if {day} is None:")
+                w.emit(inner + 2, "return None")
+                w.emit(inner + 1, f"{days}.append({day})")
+            else:
+                w.emit(inner, f"{days}.append({moment})")
+        w.emit(depth, f"{v} = {w.const(tuple)}({t_list})")
+
+    def record_test(self, node: Node, fields: Mapping[str, str]) -> str:
+        """A two-valued test of one record's fields (every field is present)."""
+        w = self.w
+        if isinstance(node, Logic):
+            if node.op == "not":
+                return f"(not {self.record_test(node.children[0], fields)})"
+            joiner = " and " if node.op == "all" else " or "
+            return "(" + joiner.join(self.record_test(c, fields) for c in node.children) + ")"
+        assert isinstance(node, Leaf)
+        if node.op == "present":
+            return "True" if node.value else "False"
+        value = fields[node.ref]
+        if node.op == "in":
+            return f"({value} in {w.const(node.value)})"
+        if node.op == "not_in":
+            return f"({value} not in {w.const(node.value)})"
+        return f"({value} {_COMPARE[node.op]} {w.const(node.value)})"
+
+    def derive(self, depth: int, derived: Any) -> None:
+        """A derived value: ages and event counts inline, look-ups through their function."""
+        w = self.w
+        value = w.temp()
+        if derived.kind == "age_in_years":
+            birth, on = (w.temp(), w.temp())
+            w.emit(depth, f"{birth} = env.get({w.const(derived.inputs[0])})")
+            w.emit(depth, f"{on} = env.get({w.const(derived.inputs[1])})")
+            w.emit(depth, f"if {birth} is not None and {on} is not None:")
+            w.emit(depth + 1, f"if {birth} > {on}:")
+            w.emit(depth + 2, "return None")
+            w.emit(depth + 1, f"{value} = {on}.year - {birth}.year - (({on}.month, {on}.day) < ({birth}.month, {birth}.day))")
+            lowest, highest = derived.bounds
+            tests = []
+            if lowest is not None:
+                tests.append(f"{value} < {w.const(lowest)}")
+            if highest is not None:
+                tests.append(f"{value} > {w.const(highest)}")
+            if tests:
+                w.emit(depth + 1, f"if {' or '.join(tests)}:")
+                w.emit(depth + 2, "return None")
+            w.emit(depth, "else:")
+            w.emit(depth + 1, f"{value} = None")
+        elif derived.kind == "count_events" and derived.name in self.window_days:
+            days = self.window_days[derived.name]
+            end = w.temp()
+            window = derived.params["window"]
+            w.emit(depth, f"{end} = env.get({w.const(derived.inputs[1])})")
+            w.emit(depth, f"if {end} is not None and {w.const(derived.inputs[0])} in given:")
+            start = w.temp()
+            w.emit(depth + 1, f"{start} = {w.const(window_start)}({end}, {w.const(window.get('calendar_months') or 0)}, {w.const(window.get('days') or 0)})")
+            w.emit(depth + 1, f"{value} = 0")
+            w.emit(depth + 1, f"for day in {days}:")
+            w.emit(depth + 2, f"if {start} <= day <= {end}:")
+            w.emit(depth + 3, f"{value} += 1")
+            w.emit(depth, "else:")
+            w.emit(depth + 1, f"{value} = None")
+        else:
+            plain = replace(derived, alternative=None)
+            compute = w.const(build_derived(plain, self.policy.reference_data))
+            w.emit(depth, f"{value} = {compute}(env, p, notes)")
+        if derived.alternative is not None:
+            alternative = w.temp()
+            w.emit(depth, f"{alternative} = env.get({w.const(derived.alternative)})")
+            w.emit(depth, f"if {value} is None:")
+            w.emit(depth + 1, f"{value} = {alternative}")
+            w.emit(depth, f"elif {alternative} is not None and {alternative} != {value}:")
+            w.emit(depth + 1, "return None")
+        w.emit(depth, f"if {value} is not None:")
+        w.emit(depth + 1, f"env[{w.const(derived.name)}] = {value}")
 
     # -- conditions -------------------------------------------------------------------------
     def node(self, depth: int, node: Node) -> str:

@@ -23,41 +23,35 @@ _DATETIME_FROM_ISO = dt.datetime.fromisoformat
 
 
 def read_date(value: Any) -> dt.date | None:
-    """A date from a ``date`` (not a ``datetime``) or ``YYYY-MM-DD`` text; None otherwise."""
+    """A date from a ``date`` (not a ``datetime``) or ``YYYY-MM-DD`` text; None otherwise.
+
+    ``date.fromisoformat`` takes ASCII digits only; with the length and the two hyphens fixed,
+    the only text it accepts is ``YYYY-MM-DD`` (no week dates, no basic format).
+    """
+    if value.__class__ is str:
+        if len(value) == 10 and value[4] == "-" and value[7] == "-":
+            try:
+                return _FROM_ISO(value)
+            except ValueError:
+                return None
+        return None
     if value.__class__ is _DATE_CLASS:
-        return value  # type: ignore[no-any-return]
-    if (
-        value.__class__ is str
-        and len(value) == 10
-        and value[4] == "-"
-        and value[7] == "-"
-        and value.isascii()
-        and value[:4].isdigit()
-        and value[5:7].isdigit()
-        and value[8:].isdigit()
-    ):
-        try:
-            return _FROM_ISO(value)
-        except ValueError:
-            return None
+        return value
     return None
 
 
 def read_datetime(value: Any) -> dt.datetime | None:
-    """A date-time from a ``datetime`` or ISO 8601 text ``YYYY-MM-DDTHH:MM[:SS[.ffffff]][offset]``."""
+    """A date-time from a ``datetime`` or ISO 8601 text whose date is ``YYYY-MM-DD`` followed by
+    ``T`` (or a space) and a time of at least hours and minutes, with an optional offset."""
+    if value.__class__ is str:
+        if 16 <= len(value) <= 40 and value[10] in "T " and value[4] == "-" and value[7] == "-" and value[13] == ":":
+            try:
+                return _DATETIME_FROM_ISO(value)
+            except ValueError:
+                return None
+        return None
     if isinstance(value, dt.datetime):
         return value
-    if (
-        value.__class__ is str
-        and 16 <= len(value) <= 40
-        and value[10] in "T "
-        and read_date(value[:10]) is not None
-        and value.isascii()
-    ):
-        try:
-            return _DATETIME_FROM_ISO(value)
-        except ValueError:
-            return None
     return None
 
 

@@ -23,7 +23,7 @@ from recnav_rules.engine.dates import age_in_years, months_before
 from recnav_rules.engine.model import Derived, Env
 from recnav_rules.errors import FactProblem
 
-__all__ = ["Compute", "build_derived", "local_date"]
+__all__ = ["Compute", "build_derived", "local_date", "window_start"]
 
 _LONDON = ZoneInfo("Europe/London")
 
@@ -42,6 +42,15 @@ def local_date(moment: dt.datetime) -> dt.date | None:
         return moment.astimezone(_LONDON).date()
     except (OverflowError, ValueError):
         return None
+
+
+def window_start(end: dt.date, months: int, days: int) -> dt.date:
+    """The first day of a window ending on ``end``: ``months`` calendar months (clamped to the
+    month's end) or ``days`` days before it; ``date.min`` when that is before year 1."""
+    try:
+        return months_before(end, months) if months else end - dt.timedelta(days=days)
+    except (OverflowError, ValueError):
+        return dt.date.min
 
 
 def build_derived(derived: Derived, reference: Mapping[str, Any]) -> Compute:
@@ -107,10 +116,7 @@ def _count(derived: Derived) -> Compute:
         end = env.get(ending)
         if env.get(events) is None or end is None:
             return None
-        try:
-            start = months_before(end, months) if months else end - dt.timedelta(days=days)
-        except (OverflowError, ValueError):
-            start = dt.date.min  # the window reaches back past year 1: every event is inside it
+        start = window_start(end, months or 0, days)
         found = qualifying_days(env, problems)
         if found is None:
             return None

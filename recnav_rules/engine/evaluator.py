@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from recnav_rules.decision import ConditionResult, Decision, FactReading, NextStep, Reason, Signpost, TraceStep
@@ -29,6 +30,7 @@ from recnav_rules.engine.derive import build_derived
 from recnav_rules.engine.facts import check_facts, checker_for, fact_table
 from recnav_rules.engine.model import CompiledPolicy, Env, Node, Outcome, Rule, Tri
 from recnav_rules.errors import FactProblem, FactValidationError
+from recnav_rules.policies.register import staleness_notes
 
 __all__ = ["Evaluator", "truth_text"]
 
@@ -77,7 +79,11 @@ class Evaluator:
             "incomplete", policy.incomplete.reason, policy.incomplete.outcome, policy.incomplete.citation
         )
         register = policy.reference_data.get("gp_practices")
-        self._reference = {"gp_practices": dict(register.info())} if register is not None else {}
+        self._reference: Mapping[str, Mapping[str, str]] = MappingProxyType(
+            {"gp_practices": MappingProxyType(dict(register.info()))} if register is not None else {}
+        )
+        self._stale_from = _stale_after(self._reference)
+        self._stale_notes: dict[dt.date, list[str]] = {}
 
     # -- checking ---------------------------------------------------------------------------
     def prepare(self, facts: Mapping[str, Any], as_of: dt.date) -> tuple[Env, dict[str, Any], list[str], list[str], list[str]]:
@@ -193,7 +199,7 @@ class Evaluator:
             defaults_used=defaults_used,
             personal_facts_withheld=personal,
             reference_data=self._reference,
-            notes=notes,
+            notes=notes + self.staleness(as_of) if self._stale_from is not None and as_of > self._stale_from else notes,
             values=given,
             trace_builder=trace,
             missing_fact_groups=[list(g) for g in groups],
@@ -201,6 +207,17 @@ class Evaluator:
             assumed_facts=assumed,
             floats=floats,
         )
+
+    def staleness(self, as_of: dt.date) -> list[str]:
+        """Notes for reference tables older than their declared age on ``as_of`` (remembered
+        for the last 64 as-of dates: a batch decides many referrals on one date)."""
+        found = self._stale_notes.get(as_of)
+        if found is None:
+            found = staleness_notes(self._reference, as_of)
+            if len(self._stale_notes) >= 64:
+                self._stale_notes.clear()
+            self._stale_notes[as_of] = found
+        return found
 
     def check_effective(self, as_of: dt.date) -> None:
         policy = self.policy
@@ -357,5 +374,17 @@ class Evaluator:
         return steps
 
 
+def _stale_after(reference: Mapping[str, Mapping[str, str]]) -> dt.date | None:
+    """The last as-of date on which no reference table is past its declared age (None: never)."""
+    limits = [
+        months_after(dt.date.fromisoformat(info["as_of"]), int(info["max_age_months"]))
+        for info in reference.values()
+        if info.get("max_age_months") and info.get("as_of")
+    ]
+    return min(limits) if limits else None
+
+
 def _flatten(groups: list[tuple[str, ...]]) -> list[str]:
+    if not groups:
+        return []
     return list(dict.fromkeys(name for group in groups for name in group))

@@ -17,9 +17,10 @@ from typing import Any
 
 from stdnum.gb import nhs as stdnum_nhs
 
+from recnav_rules.canonical import MAX_SAFE_INTEGER
 from recnav_rules.engine.dates import read_date, read_datetime
 from recnav_rules.engine.model import FactSpec, FieldSpec
-from recnav_rules.errors import FactProblem, closest
+from recnav_rules.errors import FactProblem, closest, printable
 
 __all__ = [
     "Checker",
@@ -105,10 +106,14 @@ def _kind(value: Any) -> str:
 def checker_for(spec: FieldSpec, *, personal: bool = False) -> Checker:
     """The checking function for one type. ``personal`` keeps values out of messages."""
 
-    def wrong(value: Any, path: str, problems: Problems, why: str | None = None) -> Any:
+    def wrong(value: Any, path: str, problems: Problems, why: str | None = None, code: str = "wrong-type") -> Any:
         shown = "a value" if personal else _kind(value)
-        problems.append(FactProblem(path, why or f"expected {describe_type(spec)}, got {shown}"))
+        problems.append(FactProblem(path, why or f"expected {describe_type(spec)}, got {shown}", None, code))
         return _BAD
+
+    def quoted(value: Any) -> str:
+        """The value for a message, or nothing at all for a personal fact."""
+        return "" if personal else f"{_quote(value)} "
 
     kind = spec.type
     if kind == "bool":
@@ -132,11 +137,15 @@ def checker_for(spec: FieldSpec, *, personal: bool = False) -> Checker:
                     return wrong(value, path, problems)
                 value = int(value)
             if isinstance(value, float) and not math.isfinite(value):
-                return wrong(value, path, problems, "must be a finite number")
+                return wrong(value, path, problems, "must be a finite number", "out-of-range")
+            if isinstance(value, int) and not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+                return wrong(value, path, problems, f"must lie between -{MAX_SAFE_INTEGER} and {MAX_SAFE_INTEGER}", "out-of-range")
             if lo is not None and value < lo:
-                return wrong(value, path, problems, f"must be at least {_num(lo)}, got {value}")
+                got = "" if personal else f", got {_quote(value)}"
+                return wrong(value, path, problems, f"must be at least {_num(lo)}{got}", "out-of-range")
             if hi is not None and value > hi:
-                return wrong(value, path, problems, f"must be at most {_num(hi)}, got {value}")
+                got = "" if personal else f", got {_quote(value)}"
+                return wrong(value, path, problems, f"must be at most {_num(hi)}{got}", "out-of-range")
             return value
 
         return check_number
@@ -148,10 +157,8 @@ def checker_for(spec: FieldSpec, *, personal: bool = False) -> Checker:
             if isinstance(value, str) and value in allowed:
                 return value
             if isinstance(value, str):
-                hint = closest(value, spec.values)
-                problems.append(
-                    FactProblem(path, f"'{value}' is not {describe_type(spec)}", hint)
-                )
+                hint = None if personal else closest(value, spec.values)
+                problems.append(FactProblem(path, f"{quoted(value)}is not {describe_type(spec)}", hint, "not-allowed"))
                 return _BAD
             return wrong(value, path, problems)
 
@@ -165,12 +172,12 @@ def checker_for(spec: FieldSpec, *, personal: bool = False) -> Checker:
             if not isinstance(value, str):
                 return wrong(value, path, problems)
             if len(value) > limit:
-                return wrong(value, path, problems, f"longer than {limit} characters")
+                return wrong(value, path, problems, f"longer than {limit} characters", "too-long")
             if compiled is not None and not compiled.fullmatch(value):
                 why = "is not in the expected form" if personal else (
-                    f"'{value}' does not match the pattern {spec.pattern}"
+                    f"{_quote(value)} does not match the pattern {spec.pattern}"
                 )
-                return wrong(value, path, problems, why)
+                return wrong(value, path, problems, why, "pattern")
             return value
 
         return check_string
@@ -180,7 +187,7 @@ def checker_for(spec: FieldSpec, *, personal: bool = False) -> Checker:
         def check_date(value: Any, path: str, problems: Problems) -> Any:
             parsed = parse_date(value)
             if parsed is None:
-                return wrong(value, path, problems, _bad_date_text(value, spec, personal))
+                return wrong(value, path, problems, _bad_date_text(value, spec, personal), "bad-date")
             return parsed
 
         return check_date
@@ -190,7 +197,7 @@ def checker_for(spec: FieldSpec, *, personal: bool = False) -> Checker:
         def check_datetime(value: Any, path: str, problems: Problems) -> Any:
             parsed = parse_datetime(value)
             if parsed is None:
-                return wrong(value, path, problems, _bad_date_text(value, spec, personal))
+                return wrong(value, path, problems, _bad_date_text(value, spec, personal), "bad-date")
             return parsed
 
         return check_datetime
@@ -200,11 +207,13 @@ def checker_for(spec: FieldSpec, *, personal: bool = False) -> Checker:
         def check_nhs(value: Any, path: str, problems: Problems) -> Any:
             if not isinstance(value, str | int) or isinstance(value, bool):
                 return wrong(value, path, problems)
+            if isinstance(value, int) and not 0 <= value < 10**10:
+                return wrong(value, path, problems, "must be 10 digits (spaces allowed as 3-3-4)", "bad-nhs-number")
             text = str(value)
-            if not re.fullmatch(r"\d{3}[ -]?\d{3}[ -]?\d{4}", text):
-                return wrong(value, path, problems, "must be 10 digits (spaces allowed as 3-3-4)")
+            if len(text) > 12 or not re.fullmatch(r"\d{3}[ -]?\d{3}[ -]?\d{4}", text):
+                return wrong(value, path, problems, "must be 10 digits (spaces allowed as 3-3-4)", "bad-nhs-number")
             if not stdnum_nhs.is_valid(text):
-                return wrong(value, path, problems, "fails the NHS number check digit")
+                return wrong(value, path, problems, "fails the NHS number check digit", "check-digit")
             return stdnum_nhs.compact(text)
 
         return check_nhs
@@ -215,8 +224,8 @@ def checker_for(spec: FieldSpec, *, personal: bool = False) -> Checker:
             if not isinstance(value, str):
                 return wrong(value, path, problems)
             code = value.strip().upper()
-            if not _ODS.fullmatch(code):
-                return wrong(value, path, problems, f"'{value}' is not {describe_type(spec)}")
+            if len(code) > 10 or not _ODS.fullmatch(code):
+                return wrong(value, path, problems, f"{quoted(value)}is not {describe_type(spec)}", "bad-code")
             return code
 
         return check_ods
@@ -245,18 +254,18 @@ def checker_for(spec: FieldSpec, *, personal: bool = False) -> Checker:
                         records.append(quick)
                         continue
                 if item.__class__ is not dict and not isinstance(item, Mapping):
-                    found.append(FactProblem(f"{path}[{index}]", f"expected a record, got {_kind(item)}"))
+                    found.append(FactProblem(f"{path}[{index}]", f"expected a record, got {_kind(item)}", None, "wrong-type"))
                     continue
                 if not names.issuperset(item):
                     for key in item:
                         if key not in names:
                             hint = closest(str(key), sorted(names))
-                            found.append(FactProblem(f"{path}[{index}].{key}", "unknown field", hint))
+                            found.append(FactProblem(f"{path}[{index}].{printable(str(key))}", "unknown field", hint, "unknown-field"))
                 record: dict[str, Any] = {}
                 for name, check, kind, allowed in field_checks:
                     raw = item.get(name)
                     if raw is None:
-                        found.append(FactProblem(f"{path}[{index}].{name}", "is required"))
+                        found.append(FactProblem(f"{path}[{index}].{name}", "is required", None, "required"))
                         continue
                     if kind == "enum" and raw.__class__ is str and raw in allowed:
                         record[name] = raw
@@ -265,7 +274,7 @@ def checker_for(spec: FieldSpec, *, personal: bool = False) -> Checker:
                     record[name] = check(raw, name, found)
                     if len(found) > mark:
                         bad = found[mark]
-                        found[mark] = FactProblem(f"{path}[{index}].{name}", bad.message, bad.suggestion)
+                        found[mark] = FactProblem(f"{path}[{index}].{name}", bad.message, bad.suggestion, bad.code)
                 records.append(record)
             if found:
                 problems.extend(found)
@@ -307,13 +316,22 @@ def _fast_record_parser(spec: FieldSpec) -> Callable[[dict[str, Any]], dict[str,
     return parse
 
 
+def _quote(value: Any) -> str:
+    """A non-personal value for a message: printable, and cut short when long."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return "a very large number"
+    text = printable(value if isinstance(value, str) else repr(value))
+    text = text if len(text) <= 60 else text[:57] + "..."
+    return f"'{text}'"
+
+
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _bad_date_text(value: Any, spec: FieldSpec, personal: bool) -> str:
     if isinstance(value, str) and not personal:
-        return f"'{value}' is not {describe_type(spec)}"
+        return f"{_quote(value)} is not {describe_type(spec)}"
     return f"expected {describe_type(spec)}, got {'a value' if personal else _kind(value)}"
 
 
@@ -355,9 +373,9 @@ def check_facts(
         entry = table.get(name) if isinstance(name, str) else None
         if entry is None:
             if not isinstance(name, str):
-                problems.append(FactProblem(repr(name), "fact names must be text"))
+                problems.append(FactProblem(printable(repr(name))[:60], "fact names must be text", None, "bad-name"))
             else:
-                problems.append(FactProblem(name, "unknown fact", closest(name, facts)))
+                problems.append(FactProblem(printable(name)[:120], "unknown fact", closest(name, facts), "unknown-fact"))
             continue
         if raw is None:
             continue

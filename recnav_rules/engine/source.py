@@ -110,7 +110,7 @@ class LocatedDocument:
         """A ``PolicyProblem`` located at the value (or key) at ``path``."""
         where = self.key_mark(path) if at_key else self.mark(path)
         line, column = where if where is not None else (None, None)
-        return PolicyProblem(self.file, line, column, code, message, suggestion, severity)
+        return PolicyProblem(self.file, line, column, code, message, suggestion, severity, path)
 
     def error(
         self,
