@@ -130,8 +130,6 @@ def _check_evaluate_options(args: argparse.Namespace) -> None:
         batch,
     )
     refuse_unless({"--fhir-out": getattr(args, "fhir_out", None) is not None}, "--fhir", False)
-    if batch and getattr(args, "log", None) is not None:
-        raise UsageError("--log records one decision at a time; it does not go with --batch")
     refuse_unless({"--register-as-of": args.register_as_of is not None}, "--register", args.register is not None)
     if batch and args.file is not None:
         raise UsageError(f"give the facts FILE or --batch IN.jsonl, not both (got {args.file!r} beside --batch)")
@@ -297,6 +295,7 @@ _COMMAND_MODULES = (
     "recnav_rules.audit.commands",  # log
     "recnav_rules.service.commands",  # serve
     "recnav_rules.assurance.commands",  # mutate, analyse, diff
+    "recnav_rules.tools.program_command",  # program
 )
 """Each module has ``add_commands(subparsers)``; a module not yet written is passed over."""
 

@@ -27,6 +27,9 @@ __all__ = ["Compute", "build_derived", "local_date", "window_start"]
 
 _LONDON = ZoneInfo("Europe/London")
 
+_UNREADABLE: Any = ()
+"""Marks events whose dates could not be read (a distinct empty tuple: never a real list)."""
+
 Compute = Callable[[Env, list[FactProblem], list[str]], Any]
 
 
@@ -99,6 +102,8 @@ def _count(derived: Derived) -> Compute:
     def qualifying_days(env: Env, problems: list[FactProblem]) -> list[dt.date] | None:
         """The local dates of the events that pass the filter, worked out once per evaluation."""
         found: list[dt.date] | None = env.get(memo)
+        if found is _UNREADABLE:  # already reported by another window over the same events
+            return None
         if found is None:
             found = []
             for index, record in enumerate(env[events]):
@@ -106,7 +111,10 @@ def _count(derived: Derived) -> Compute:
                     moment = record[date_field]
                     day = local_date(moment) if isinstance(moment, dt.datetime) else moment
                     if day is None:
-                        problems.append(FactProblem(f"{events}[{index}].{date_field}", "is outside the dates that can be handled"))
+                        problems.append(
+                            FactProblem(f"{events}[{index}].{date_field}", "is outside the dates that can be handled", None, "out-of-range")
+                        )
+                        env[memo] = _UNREADABLE
                         return None
                     found.append(day)
             env[memo] = found

@@ -307,12 +307,17 @@ class Evaluator:
                 start = env.get(spec.after_fact)
             else:
                 start = anchors.get(spec.after_step or "")
-            due = self.add_period(start, spec.amount, spec.unit) if start is not None else None
-            window = (
-                self.add_period(start, spec.window_start[0], spec.window_start[1])
-                if start is not None and spec.window_start is not None
-                else None
-            )
+            try:
+                due = self.add_period(start, spec.amount, spec.unit) if start is not None else None
+                window = (
+                    self.add_period(start, spec.window_start[0], spec.window_start[1])
+                    if start is not None and spec.window_start is not None
+                    else None
+                )
+            except (OverflowError, ValueError):
+                raise FactValidationError(
+                    [FactProblem(spec.after_fact or "as_of", "is too late: a deadline would fall after 9999-12-31", None, "out-of-range")]
+                ) from None
             actual = env.get(spec.actual_fact) if spec.actual_fact is not None else None
             status = None
             if spec.actual_fact is not None:

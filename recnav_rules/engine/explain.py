@@ -95,10 +95,22 @@ def explain(decision: Decision) -> str:
     lines.append("")
     lines.append(_HEADLINE[decision.outcome.value])
     if not decision.complete:
-        missing = ", ".join(decision.missing_facts) or "(see notes)"
+        missing = "; ".join(" or ".join(group) for group in decision.missing_fact_groups) or "(see notes)"
         wrap(
             "The facts given do not settle the decision, so the policy's rule for missing"
             f" information applies. Missing: {missing}.",
+            "",
+        )
+    if decision.could_change:
+        wrap(
+            "Not given, and could still change the reasons or places to signpost to (not the outcome): "
+            + ", ".join(decision.could_change) + ".",
+            "",
+        )
+    if decision.assumed_facts:
+        wrap(
+            "This outcome rests on defaults the policy declares, not on facts given: "
+            + ", ".join(decision.assumed_facts) + " (give them to decide on the facts).",
             "",
         )
     lines.append("")
