@@ -77,6 +77,11 @@ def test_log_show_by_id_subject_and_policy(logged: Path, capsys: pytest.CaptureF
     assert [line["seq"] for line in lines] == [1, 2, 3] and captured.err == "3 records\n"
     assert main(["log", "show", "--id", lines[1]["decision_id"], str(logged)]) == 0
     assert json.loads(capsys.readouterr().out)["seq"] == 2
+    assert main(["log", "show", "--id", lines[1]["decision_id"], "--explain", str(logged)]) == 0
+    explained = " ".join(capsys.readouterr().out.split())
+    assert "ACCEPT" in explained and '"This pilot will create a direct onward referral pathway' in explained  # a quote, from the stored source
+    assert main(["log", "show", "--explain", str(logged)]) == 2
+    capsys.readouterr()
     assert main(["log", "show", "--nhs-number", NHS, str(logged)]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 3
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO(NHS + "\n"))

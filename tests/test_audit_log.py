@@ -79,7 +79,11 @@ def test_record_returns_the_decision_with_a_new_uuid_and_keeps_it(log: DecisionL
     assert body["parameters"] == dict(hiu.compiled.parameters) and len(body["parameters_sha256"]) == 64
     assert body["reference_data"]["gp_practices"]["digest"] == decision.reference_data["gp_practices"]["digest"]
     assert len(body["reference_data"]["gp_practices"]["table_sha256"]) == 64
-    assert body["reasons"] == [r.to_dict() for r in decision.reasons]
+    assert body["reasons"] == [{"rule_id": r.rule_id, "outcome": r.outcome.value} for r in decision.reasons]
+    assert body["next_steps"] == [
+        {"action": n.action, "due": n.due.isoformat() if n.due else None, "window_start": None, "actual": None, "status": n.status}
+        for n in decision.next_steps
+    ]
     assert body["trace"]["rules"] == {s.id: s.value for s in decision.trace if s.kind == "rule"}
     assert body["subject_key"] is None  # no NHS number given
     assert entry.record["prev_hash"] == GENESIS and entry.record["decision_id"] == logged.decision_id
@@ -315,6 +319,8 @@ def test_replay_with_a_deployment_register_and_parameters(tmp_path: Path) -> Non
         entry = log.get(str(accepted.decision_id))
         assert entry is not None and entry.body["parameters"]["network4_pcn_code"] == "FIXT004"
         assert entry.body["reference_data"]["gp_practices"]["digest"] == register.digest
+        signposted_entry = log.get(str(signposted.decision_id))
+        assert signposted_entry is not None and signposted_entry.body["signposts"] == [s.service_id for s in signposted.signposts]
         result = log.replay()
         assert result.ok and result.checked == 2
 

@@ -75,7 +75,12 @@ def _show(args: argparse.Namespace) -> int:
         raise DecisionLogError("give one of --id, --nhs-number, --policy")
     if (args.since or args.until) and args.id is not None:
         raise DecisionLogError("--since and --until go with --policy (or alone), not with --id")
+    if args.explain and args.id is None:
+        raise DecisionLogError("--explain goes with --id")
     with _open(args) as log:
+        if args.explain:
+            sys.stdout.write(log.explain(args.id))
+            return EXIT_OK
         entries: list[LogEntry]
         if args.id is not None:
             entry = log.get(args.id)
@@ -156,6 +161,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     show.add_argument("--since", type=_date, metavar="DATE", help="recorded on or after this date (UTC)")
     show.add_argument("--until", type=_date, metavar="DATE", help="recorded on or before this date (UTC)")
     show.add_argument("--limit", type=int, default=1000, help="at most this many records (default 1000)")
+    show.add_argument("--explain", action="store_true", help="with --id: the decision explained in plain English, made again from the log")
     show.set_defaults(run=_show)
 
     export = command("export", "write every record, in chain order")

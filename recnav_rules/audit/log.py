@@ -231,6 +231,17 @@ class DecisionLog:
         key = subject_key(digits, self._secret)
         return [LogEntry.of(r) for r in self._store.find(policy_id=None, since=None, until=None, subject_key=key, limit=None)]
 
+    def explain(self, decision_id: str) -> str:
+        """The plain-English explanation of a logged decision, made again from the stored policy
+        source, parameters, reference data and checked facts (``Decision.explain()``)."""
+        row = self._store.row(decision_id)
+        if row is None:
+            raise DecisionLogError(f"no decision {decision_id} in the log")
+        try:
+            return Replayer(self._store).decision(row).with_decision_id(row.decision_id).explain()
+        except (LookupError, RecnavError) as exc:
+            raise DecisionLogError(f"cannot explain decision {decision_id}: {exc}") from None
+
     def rows(self) -> Iterator[LogEntry]:
         """Every record in chain order."""
         return (LogEntry.of(r) for r in self._store.rows(0))

@@ -2,10 +2,13 @@
 
 A record's body is everything an auditor needs to read and replay a decision, and nothing
 personal: the policy (id, version, digest and the sha256 of its stored source text), its
-parameter values (and the sha256 of their stored copy), the reference data (name, as-of date, digest and the sha256 of the stored table), the
-engine and version, the as-of date, the checked non-personal facts (``Decision.checked_facts``,
-never the raw facts), the outcome, completeness, missing facts, reasons, signposts, next steps and
-the compact trace (each criterion's and rule's three-valued result; replay re-renders the rest).
+parameter values (and the sha256 of their stored copy), the reference data (name, as-of date,
+digest and the sha256 of the stored table), the engine and version, the as-of date, the checked
+non-personal facts (``Decision.checked_facts``, never the raw facts), the outcome, completeness,
+missing facts, notes, and the compact forms of the reasons (rule id and outcome), signposts
+(service ids), next steps (action, dates, status) and trace (each criterion's and rule's
+three-valued result). Texts and quotes belong to the policy, whose source is stored once; replay
+renders them again.
 
 ``RecordMaker`` builds bodies and is small and picklable, so batch workers can build them in
 parallel; only the chain header is added in the writing process.
@@ -13,6 +16,7 @@ parallel; only the chain header is added in the writing process.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,6 +53,10 @@ class PreparedRecord:
     subject_key: str | None
 
 
+def _day(value: dt.date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def decision_body(
     decision: Decision,
     *,
@@ -70,7 +78,8 @@ def decision_body(
         "parameters": dict(parameters),
         "parameters_sha256": parameters_sha256,
         "reference_data": {
-            name: {**info, "table_sha256": table_sha256.get(name)} for name, info in decision.reference_data.items()
+            name: {"name": info.get("name"), "as_of": info.get("as_of"), "digest": info.get("digest"), "table_sha256": table_sha256.get(name)}
+            for name, info in decision.reference_data.items()
         },
         "engine": {"name": decision.engine, "version": decision.engine_version},
         "as_of": decision.as_of.isoformat(),
@@ -81,9 +90,12 @@ def decision_body(
         "outcome": decision.outcome.value,
         "complete": decision.complete,
         "missing_facts": list(decision.missing_facts),
-        "reasons": [r.to_dict() for r in decision.reasons],
-        "signposts": [s.to_dict() for s in decision.signposts],
-        "next_steps": [n.to_dict() for n in decision.next_steps],
+        "reasons": [{"rule_id": r.rule_id, "outcome": r.outcome.value} for r in decision.reasons],
+        "signposts": [s.service_id for s in decision.signposts],
+        "next_steps": [
+            {"action": n.action, "due": _day(n.due), "window_start": _day(n.window_start), "actual": _day(n.actual), "status": n.status}
+            for n in decision.next_steps
+        ],
         "notes": list(decision.notes),
         "trace": compact_trace(decision),
         "subject_key": subject_key,

@@ -17,6 +17,7 @@ from typing import Any
 from recnav_rules.audit.engine_adapter import GP_PRACTICES, compile_from_text, register_from_table
 from recnav_rules.audit.record import decision_body
 from recnav_rules.audit.store import Store, StoredRow
+from recnav_rules.decision import Decision
 from recnav_rules.errors import RecnavError
 from recnav_rules.policy import Policy
 
@@ -81,11 +82,18 @@ class Replayer:
             self._policies[key] = policy
         return policy
 
+    def decision(self, row: StoredRow) -> Decision:
+        """The record's decision made again from what the log stored (texts, quotes and trace included).
+
+        Raises ``LookupError`` when a stored source is missing, ``RecnavError`` when it no longer compiles.
+        """
+        body: dict[str, Any] = json.loads(row.record)["decision"]
+        return self._policy(body).evaluate(body["checked_facts"], as_of=body["as_of"])
+
     def replay_row(self, row: StoredRow) -> Replayed:
         try:
             body: dict[str, Any] = json.loads(row.record)["decision"]
-            policy = self._policy(body)
-            decision = policy.evaluate(body["checked_facts"], as_of=body["as_of"])
+            decision = self.decision(row)
         except (RecnavError, LookupError, KeyError, TypeError, ValueError) as exc:
             return Replayed(row.seq, row.decision_id, False, (f"cannot replay: {type(exc).__name__}: {exc}",))
         again = decision_body(

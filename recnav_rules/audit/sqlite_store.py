@@ -97,7 +97,7 @@ class SqliteStore:
     def _guard(self, doing: str, action: Callable[[], T]) -> T:
         try:
             return action()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             if self._conn.in_transaction:
                 try:
                     self._conn.execute("ROLLBACK")
