@@ -8,13 +8,14 @@ Two tables, as an ambulance trust's analytics platform would hold them:
 
 - calls: ``person_id``, ``called_at`` (local date-time, Europe/London), ``category``
   (emergency / urgent / other), ``location`` (private_dwelling / public_place / other);
-- people: ``person_id``, ``date_of_birth``, ``gp_practice_code``.
+- people: ``person_id``, ``date_of_birth``, ``gp_practice_code``, ``cad_hiu_flag`` (flagged as
+  an active HIU on the trust's Computer Aided Dispatch system).
 
 Each person's facts are built with a join and calendar-window counts (qualifying calls in the
 1 and 3 calendar months up to the screening date, as the policy defines them), then evaluated
 with ``recnav_rules.spark.evaluate_dataframe``. Clinical facts (triage, consent, ...) are not
-in these tables, so decisions are incomplete: the screen finds the people for whom the HIU
-criteria hold and lists what the referral still needs.
+in these tables: people who are not HIUs are signposted outright, and the rest get incomplete
+decisions, which list what a referral would still need (``hiu_candidates``).
 
 Run it (Java 17 and the ``spark`` extra needed)::
 
@@ -47,12 +48,13 @@ def _pick(options: tuple[str, ...], seed: int) -> Column:
 
 
 def synthetic_people(spark: SparkSession, people: int, *, as_of: dt.date, seed: int = 1) -> DataFrame:
-    """``people`` synthetic people: id, date of birth (aged about 14 to 90), GP practice code."""
+    """``people`` synthetic people: id, date of birth (aged about 14 to 90), GP practice code, CAD HIU flag."""
     days_old = (F.lit(14 * 365) + F.floor(F.rand(seed) * (76 * 365))).cast("int")
     return spark.range(people).select(
         F.format_string("P%08d", F.col("id")).alias("person_id"),
         F.date_sub(F.lit(as_of), days_old).alias("date_of_birth"),
         _pick(PRACTICES, seed + 1).alias("gp_practice_code"),
+        (F.rand(seed + 2) < 0.03).alias("cad_hiu_flag"),
     )
 
 
@@ -95,6 +97,7 @@ def referral_facts(calls: DataFrame, people: DataFrame, *, as_of: dt.date) -> Da
         day.alias("referral_date"),
         F.col("date_of_birth"),
         F.col("gp_practice_code"),
+        F.col("cad_hiu_flag"),
         F.coalesce(F.col("qualifying_calls_1_month"), F.lit(0)).alias("qualifying_calls_1_month"),
         F.coalesce(F.col("qualifying_calls_3_months"), F.lit(0)).alias("qualifying_calls_3_months"),
     )
@@ -109,7 +112,7 @@ def screen(spark: SparkSession, *, people: int, as_of: dt.date, seed: int = 1) -
 
 
 def hiu_candidates(decisions: DataFrame) -> DataFrame:
-    """People the screen cannot rule out: no rejection or signpost settled yet."""
+    """People the screen cannot rule out: HIUs whose decision waits on the referral's clinical facts."""
     return decisions.where(~F.col("complete") & F.col("error").isNull())
 
 

@@ -188,8 +188,10 @@ def test_the_example_screening_job(spark: Any, hiu: recnav_rules.Policy) -> None
     decisions = job.screen(spark, people=200, as_of=AS_OF, seed=7).collect()
     assert len(decisions) == 200
     assert all(r["error"] is None for r in decisions)
-    outcomes = {r["outcome"] for r in decisions}
-    assert len(outcomes) > 1
+    assert ("signpost", True) in {(r["outcome"], r["complete"]) for r in decisions}  # not HIUs, or not adults
+    candidates = {r["person_id"] for r in job.hiu_candidates(job.screen(spark, people=200, as_of=AS_OF, seed=7)).collect()}
+    assert candidates == {r["person_id"] for r in decisions if not r["complete"]}
+    assert candidates
     for row in decisions:
         facts = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in row["facts"].asDict().items()}
         assert spark_columns(row) == expected_columns(hiu.evaluate(facts, as_of=AS_OF))
