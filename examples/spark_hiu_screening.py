@@ -14,8 +14,8 @@ Two tables, as an ambulance trust's analytics platform would hold them:
 Each person's facts are built with a join and calendar-window counts (qualifying calls in the
 1 and 3 calendar months up to the screening date, as the policy defines them), then evaluated
 with ``recnav_rules.spark.evaluate_dataframe``. Clinical facts (triage, consent, ...) are not
-in these tables: people who are not HIUs are signposted outright, and the rest get incomplete
-decisions, which list what a referral would still need (``hiu_candidates``).
+in these tables, so most decisions are incomplete and list what a referral would still need;
+``hiu_candidates`` keeps the undecided people who meet the HIU definition.
 
 Run it (Java 17 and the ``spark`` extra needed)::
 
@@ -40,6 +40,10 @@ POLICY_ID = "bnssg-hiu-pilot"
 PRACTICES = ("L81004", "L81007", "L81008", "L81009", "L85001", "L85002", "L81010")
 CATEGORIES = ("emergency", "urgent", "other")
 LOCATIONS = ("private_dwelling", "private_dwelling", "public_place", "other")
+# The SOP's HIU definition, as the policy's ``in_hiu_cohort`` criterion states it: flagged on CAD,
+# or 5+ qualifying calls in 1 month, or 12+ in 3 months. (tests/test_spark.py checks that the
+# candidates below are exactly the undecided people for whom the policy's criterion holds.)
+HIU_CALLS_1_MONTH, HIU_CALLS_3_MONTHS = 5, 12
 
 
 def _pick(options: tuple[str, ...], seed: int) -> Column:
@@ -112,8 +116,14 @@ def screen(spark: SparkSession, *, people: int, as_of: dt.date, seed: int = 1) -
 
 
 def hiu_candidates(decisions: DataFrame) -> DataFrame:
-    """People the screen cannot rule out: HIUs whose decision waits on the referral's clinical facts."""
-    return decisions.where(~F.col("complete") & F.col("error").isNull())
+    """HIUs whose decision waits on the referral's clinical facts (triage, consent, exclusions)."""
+    facts = F.col("facts")
+    is_hiu = (
+        facts.cad_hiu_flag
+        | (facts.qualifying_calls_1_month >= HIU_CALLS_1_MONTH)
+        | (facts.qualifying_calls_3_months >= HIU_CALLS_3_MONTHS)
+    )
+    return decisions.where(~F.col("complete") & F.col("error").isNull() & is_hiu)
 
 
 def local_session(app: str = "recnav-hiu-screening") -> SparkSession:

@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+try:
+    import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type information
+except ModuleNotFoundError as missing:  # pragma: no cover - depends on the installation
+    raise ImportError("recnav_rules.spark needs the 'spark' extra: pip install 'recnav-rules[spark]'") from missing
 
 from recnav_rules.decision import Decision
 from recnav_rules.errors import FactProblem, FactValidationError

@@ -23,6 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+try:
+    import fhir.resources  # noqa: F401  # the R4 models every module here validates with
+except ModuleNotFoundError as missing:  # pragma: no cover - depends on the installation
+    raise ImportError("recnav_rules.fhir needs the 'fhir' extra: pip install 'recnav-rules[fhir]'") from missing
+
 from recnav_rules.decision import Decision
 from recnav_rules.fhir.answer import guidance_response
 from recnav_rules.fhir.bundle import BundleEntry, ReadBundle, read_bundle
