@@ -282,3 +282,16 @@ def test_example_bundles_declare_the_uk_core_profiles_docs_fhir_md_names(name: s
             assert profiles == []  # base R4 Consent: UK Core STU2 has no Consent profile
         else:
             assert profiles == [f"https://fhir.hl7.org.uk/StructureDefinition/UKCore-{kind}"]
+
+
+def test_a_signposted_child_and_a_logged_decision_id(hiu: recnav_rules.Policy) -> None:
+    data = bundle("hiu-referral-accept")
+    data["entry"][0]["resource"]["birthDate"] = "2010-05-01"
+    decision = fhir.evaluate_bundle(hiu, data, as_of=AS_OF).decision.with_decision_id("0b6c2d9e-8f71-4a3b-9c55-2e1f0a7d4b10")
+    response = fhir.guidance_response(decision)
+    assert response["identifier"] == [{"system": "urn:ietf:rfc:3986", "value": "urn:uuid:0b6c2d9e-8f71-4a3b-9c55-2e1f0a7d4b10"}]
+    assert decision.outcome is recnav_rules.Outcome.SIGNPOST
+    signposts = [{p["name"]: p["valueString"] for p in s["part"]} for s in parameters(response)["signpost"]]
+    assert signposts == [{"service_id": s.service_id, "name": s.name} for s in decision.signposts]
+    assert signposts
+    assert "subject" not in response and "requestIdentifier" not in response
