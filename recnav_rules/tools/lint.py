@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+from typing import Any, cast
 
 from recnav_rules.engine.conditions import kleene_all, kleene_any
 from recnav_rules.engine.model import CompiledPolicy, Leaf, Logic, Node, Ref, Tri
@@ -21,11 +23,12 @@ Formula = Callable[[dict[int, bool]], Tri]
 
 
 class _Abstraction:
-    """Comparisons as numbered boolean variables; criteria inlined."""
+    """Comparisons as numbered boolean variables; criteria inlined (each built once)."""
 
     def __init__(self, policy: CompiledPolicy) -> None:
         self.criteria = {c.id: c.node for c in policy.criteria}
         self.variables: dict[tuple[str, str, str], int] = {}
+        self.built: dict[str, tuple[Formula, frozenset[int]]] = {}
 
     def var(self, leaf: Leaf) -> tuple[int, bool]:
         op, value = leaf.op, leaf.value
@@ -40,66 +43,165 @@ class _Abstraction:
         index = self.variables.setdefault(key, len(self.variables))
         return index, negate
 
-    def formula(self, node: Node) -> Formula:
+    def formula(self, node: Node) -> tuple[Formula, frozenset[int]]:
+        """The node as a function of an assignment, and the variables it reads."""
         if isinstance(node, Ref):
-            return self.formula(self.criteria[node.criterion])
+            found = self.built.get(node.criterion)
+            if found is None:
+                inner, used = self.formula(self.criteria[node.criterion])
+                found = self.built[node.criterion] = (_once_per_assignment(inner), used)
+            return found
         if isinstance(node, Logic):
-            parts = [self.formula(child) for child in node.children]
+            built = [self.formula(child) for child in node.children]
+            parts = [f for f, _ in built]
+            used = frozenset().union(*(v for _, v in built))
             if node.op == "not":
                 inner = parts[0]
-                return lambda a: None if (v := inner(a)) is None else not v
+                return (lambda a: None if (v := inner(a)) is None else not v), used
             if node.op == "all":
-                return lambda a: kleene_all(p(a) for p in parts)
-            return lambda a: kleene_any(p(a) for p in parts)
+                return (lambda a: kleene_all(p(a) for p in parts)), used
+            return (lambda a: kleene_any(p(a) for p in parts)), used
         index, negate = self.var(node)
-        return lambda a: None if index not in a else a[index] is not negate
+        return (lambda a: None if index not in a else a[index] is not negate), frozenset((index,))
 
 
-def _satisfiable(formula: Formula, count: int, budget: list[int]) -> bool | None:
-    """Whether some assignment makes ``formula`` true; None when the search budget ran out."""
+_stamps = itertools.count()
+_STAMP = -1
+"""The assignment's key for a number that changes whenever the assignment does."""
 
-    def search(assignment: dict[int, bool], next_var: int) -> bool | None:
-        budget[0] -= 1
-        if budget[0] < 0:
+
+def _once_per_assignment(formula: Formula) -> Formula:
+    """A criterion used in several places is worked out once per assignment, so criteria that
+    share criteria cost linear, not exponential, time."""
+    last: list[Any] = [None, None]
+
+    def cached(assignment: dict[int, bool]) -> Tri:
+        stamp = assignment.get(_STAMP)
+        if stamp is not None and last[0] == stamp:
+            return cast(Tri, last[1])
+        value = formula(assignment)
+        last[0], last[1] = stamp, value
+        return value
+
+    return cached
+
+
+class _Budget:
+    """Search steps left for the whole policy (each step weighs the number of rules it evaluates)."""
+
+    def __init__(self, steps: int) -> None:
+        self.left = steps
+
+    def spend(self, weight: int) -> bool:
+        self.left -= weight
+        return self.left >= 0
+
+
+def _satisfiable(formula: Formula, variables: list[int], budget: _Budget, weight: int) -> bool | None:
+    """Whether some assignment of ``variables`` makes ``formula`` true; None when the budget ran
+    out. Depth-first, iterative (no recursion however many variables), stopping as soon as the
+    formula is decided."""
+    assignment: dict[int, Any] = {_STAMP: next(_stamps)}
+    stack: list[tuple[int, bool]] = [(0, False), (0, True)] if variables else []
+    if not budget.spend(weight):
+        return None
+    value = formula(assignment)
+    if value is not None or not variables:
+        return bool(value)
+    while stack:
+        depth, choice = stack.pop()
+        for stale in variables[depth:]:
+            assignment.pop(stale, None)
+        assignment[variables[depth]] = choice
+        assignment[_STAMP] = next(_stamps)
+        if not budget.spend(weight):
             return None
         value = formula(assignment)
-        if value is not None:
-            return value
-        if next_var >= count:
-            return False
-        for choice in (True, False):
-            assignment[next_var] = choice
-            found = search(assignment, next_var + 1)
-            del assignment[next_var]
-            if found is None or found:
-                return found
-        return False
-
-    return search({}, 0)
+        if value is True:
+            return True
+        if value is None and depth + 1 < len(variables):
+            stack.append((depth + 1, False))
+            stack.append((depth + 1, True))
+    return False
 
 
-def _rule_fires(own: Formula, before: list[Formula]) -> Formula:
-    """The rule holds and every earlier rule does not."""
+def _none_fire(own: Formula | None, before: list[Formula]) -> Formula:
+    """``own`` holds (when given) and none of the ``before`` rules does."""
 
     def fires(assignment: dict[int, bool]) -> Tri:
-        parts: list[Tri] = [own(assignment)]
+        result: Tri = True if own is None else own(assignment)
+        if result is False:
+            return False
         for earlier in before:
             value = earlier(assignment)
-            parts.append(None if value is None else not value)
-        return kleene_all(parts)
+            if value is True:
+                return False  # an earlier rule decides: stop at once
+            if value is None:
+                result = None
+        return result
 
     return fires
 
 
+SEARCH_BUDGET = 5_000_000
+"""Rule evaluations the unreachable-rule search may spend on one policy (about 2 s here)."""
+
+
+class _Components:
+    """Union-find over variables: rules that share no variable cannot constrain each other."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, item: int) -> int:
+        root = self.parent.setdefault(item, item)
+        while root != self.parent[root]:
+            root = self.parent[root]
+        while item != root:
+            self.parent[item], item = root, self.parent[item]
+        return root
+
+    def join(self, items: frozenset[int]) -> int | None:
+        roots = [self.find(i) for i in items]
+        for other in roots[1:]:
+            self.parent[self.find(other)] = self.find(roots[0])
+        return self.find(roots[0]) if roots else None
+
+
 def _unreachable(policy: CompiledPolicy) -> list[PolicyProblem]:
+    """A rule is unreachable when it cannot hold while every earlier rule fails. Rules are
+    grouped by shared variables, so each check involves only the earlier rules that can
+    interfere; ``blocked`` notes when the earlier rules always decide between them."""
     abstraction = _Abstraction(policy)
+    components = _Components()
+    budget = _Budget(SEARCH_BUDGET)
     problems: list[PolicyProblem] = []
-    earlier: list[Formula] = []
+    earlier: list[tuple[Formula, frozenset[int]]] = []
+    blocked = False
+
+    def group(used: frozenset[int]) -> tuple[list[Formula], list[int]]:
+        root = components.join(used)
+        members = [(f, v) for f, v in earlier if v and root is not None and components.find(next(iter(v))) == root]
+        variables = sorted(used.union(*(v for _, v in members)))
+        return [f for f, _ in members], variables
+
     for rule in policy.rules:
-        own = abstraction.formula(rule.node)
-        before = list(earlier)
-        combined = _rule_fires(own, before)
-        found = _satisfiable(combined, len(abstraction.variables), [200_000])
+        own, used = abstraction.formula(rule.node)
+        if blocked:
+            found: bool | None = False
+        else:
+            before, variables = group(used)
+            found = _satisfiable(_none_fire(own, before), variables, budget, len(before) + 1)
+        if found is None:
+            problems.append(
+                PolicyProblem(
+                    policy.file, rule.line, None, "search-stopped",
+                    f"the unreachable-rule search stopped at rule '{rule.id}' after {SEARCH_BUDGET:,} steps: "
+                    "it and the rules after it were not checked",
+                    severity="note",
+                )
+            )
+            return problems
         if found is False:
             problems.append(
                 PolicyProblem(
@@ -111,7 +213,12 @@ def _unreachable(policy: CompiledPolicy) -> list[PolicyProblem]:
                     severity="warning",
                 )
             )
-        earlier.append(own)
+        earlier.append((own, used))
+        if not blocked:
+            # Can every rule so far fail at once? If not, earlier rules always decide.
+            before, variables = group(used)
+            still = _satisfiable(_none_fire(None, before), variables, budget, len(before))
+            blocked = still is False
     return problems
 
 
@@ -157,6 +264,12 @@ def _unused(policy: CompiledPolicy) -> list[PolicyProblem]:
 
 
 def warnings_for(policy: CompiledPolicy) -> list[PolicyProblem]:
-    """Every warning for one compiled policy."""
-    return _unreachable(policy) + _unused(policy)
+    """Every warning for one compiled policy (and a ``note`` when a check could not finish)."""
+    try:
+        reachability = _unreachable(policy)
+    except RecursionError:
+        reachability = [
+            PolicyProblem(policy.file, policy.line, None, "search-stopped", "conditions nest too deeply for the unreachable-rule search; it was skipped", severity="note")
+        ]
+    return reachability + _unused(policy)
 
