@@ -51,6 +51,7 @@ from typing import Any, BinaryIO, TextIO, TypeVar
 
 from recnav_rules.decision import Decision
 from recnav_rules.errors import FactValidationError, PolicyError
+from recnav_rules.facts_input import DuplicateKeyError, loads_json
 from recnav_rules.policy import Policy
 
 __all__ = [
@@ -222,7 +223,9 @@ def _parse_line(raw: bytes | _Rejected) -> tuple[object, _Rejected | None]:
     if isinstance(raw, _Rejected):
         return None, raw
     try:
-        return json.loads(raw), None
+        return loads_json(raw), None
+    except DuplicateKeyError:  # last-wins would decide on the second value unseen
+        return None, _Rejected("a key is given twice in one JSON object", "json")
     except json.JSONDecodeError as exc:
         return None, _Rejected(f"not JSON: {exc.msg} at column {exc.colno}", "json")
     except UnicodeDecodeError:

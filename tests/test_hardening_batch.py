@@ -102,6 +102,16 @@ def test_just_past_the_unknown_fact_bound_is_refused_unchecked(hiu: recnav_rules
     assert result.kind == "too-many-unknown-facts" and result.problems == ()
 
 
+def test_a_key_given_twice_is_an_error_record_not_last_wins(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    line = json.dumps(BASELINE)[:-1] + ', "consent_to_referral": false, "consent_to_referral": true}'
+    source = write_lines(tmp_path / "in.jsonl", [line])
+    out = tmp_path / "out.jsonl"
+    assert main([*BATCH, str(source), "--out", str(out)]) == 0
+    [record] = read_jsonl(Path(f"{out}.errors.jsonl"))
+    assert record == {"line": 1, "error": "a key is given twice in one JSON object", "kind": "json"}
+    assert read_jsonl(out) == []
+
+
 def test_a_lone_surrogate_is_written_escaped(tmp_path: Path) -> None:
     result = batch.BatchResult(1, error="bad \ud800 value", kind="facts")
     text = result.to_json()
