@@ -1,6 +1,6 @@
 """Decision-log speed: one evaluate-and-record, a logged batch, and verifying the log.
 
-Run:  python benchmarks/bench_log.py [--single 2000] [--referrals 1000000] [--jobs 2] [--folder DIR]
+Run:  python benchmarks/bench_log.py [--single 2000] [--referrals 1000000 | --input IN.jsonl] [--jobs 2] [--folder DIR]
 
 Targets (issue 12, on a 2-core machine): one ``evaluate`` + ``DecisionLog.record`` on SQLite in
 under 200 us; ``recnav-rules evaluate --batch IN --jobs 2 --log LOG`` on 1,000,000 referrals in
@@ -71,12 +71,18 @@ def _cli(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     return time.perf_counter() - started, done
 
 
-def batch(folder: Path, count: int, jobs: int) -> None:
+def batch(folder: Path, count: int, jobs: int, given: str | None) -> None:
     source, out, log = folder / "in.jsonl", folder / "out.jsonl", folder / "batch.sqlite"
-    started = time.perf_counter()
-    with source.open("w", encoding="utf-8") as handle:
-        handle.writelines(_load("bench_batch").referral_lines(count))
-    print(f"input: {count:,} referrals, {source.stat().st_size / 2**20:,.0f} MiB of JSONL (generated in {time.perf_counter() - started:.1f} s)")
+    if given is not None:
+        source = Path(given)
+        with source.open("rb") as handle:
+            count = sum(1 for _ in handle)
+        print(f"input: {count:,} referrals from {source}")
+    else:
+        started = time.perf_counter()
+        with source.open("w", encoding="utf-8") as handle:
+            handle.writelines(_load("bench_batch").referral_lines(count))
+        print(f"input: {count:,} referrals, {source.stat().st_size / 2**20:,.0f} MiB of JSONL (generated in {time.perf_counter() - started:.1f} s)")
     before = os.times()
     elapsed, done = _cli(
         "evaluate", "--policy", "bnssg-hiu-pilot", "--as-of", "2026-11-20", "--batch", str(source), "--out", str(out),
@@ -90,7 +96,8 @@ def batch(folder: Path, count: int, jobs: int) -> None:
     print(f"batch --jobs {jobs} --log: {elapsed:.1f} s wall, {count / elapsed:,.0f} referrals per second, {cpu:.1f} s CPU"
           f" ({cpu / count * 1e6:.0f} us per referral); log {size / 2**20:,.0f} MiB")
     print(f"summary: {done.stderr.strip().splitlines()[-1]}")
-    source.unlink()
+    if given is None:
+        source.unlink()
     out.unlink()
     before = os.times()
     elapsed, done = _cli("log", "verify", str(log))
@@ -105,14 +112,15 @@ def main() -> None:
     parser.add_argument("--referrals", type=int, default=1_000_000, help="referrals in the logged batch (0: skip)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--folder", help="where the logs go (default: a temporary folder, removed after)")
+    parser.add_argument("--input", help="an existing JSONL file of referrals to use instead of generating --referrals")
     args = parser.parse_args()
     print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(dir=args.folder) as name:
         folder = Path(name)
         if args.single:
             single(folder, args.single)
-        if args.referrals:
-            batch(folder, args.referrals, args.jobs)
+        if args.referrals or args.input:
+            batch(folder, args.referrals, args.jobs, args.input)
 
 
 if __name__ == "__main__":

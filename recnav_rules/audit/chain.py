@@ -53,7 +53,7 @@ def _plain(value: Any) -> bool:
         return bool(-_SAFE_INT <= value <= _SAFE_INT)
     if kind is dict:
         for key, item in value.items():
-            if type(key) is not str or (key and max(key) >= "\ue000") or not _plain(item):
+            if type(key) is not str or not (key.isascii() or max(key) < "\ue000") or not _plain(item):
                 return False
         return True
     if kind is list or kind is tuple:

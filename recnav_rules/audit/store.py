@@ -69,7 +69,7 @@ COLUMNS = "seq, decision_id, recorded_at, policy_id, as_of, outcome, subject_key
 
 def utc_now() -> str:
     """The current UTC time as ISO 8601 with microseconds and a ``Z``."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def chain_rows(records: Sequence[PreparedRecord], head_seq: int, head_hash: str) -> list[StoredRow]:
