@@ -11,6 +11,7 @@ and a trace of every rule::
 """
 
 from recnav_rules._version import __version__
+from recnav_rules.audit import DecisionLog, DecisionLogError
 from recnav_rules.decision import Decision, FactReading, NextStep, Reason, Signpost, TraceStep
 from recnav_rules.engine.model import Citation, Outcome
 from recnav_rules.errors import (
@@ -27,6 +28,8 @@ from recnav_rules.policy import FactInfo, Policy
 __all__ = [
     "Citation",
     "Decision",
+    "DecisionLog",
+    "DecisionLogError",
     "FactInfo",
     "FactProblem",
     "FactReading",

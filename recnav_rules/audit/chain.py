@@ -85,7 +85,7 @@ def canonical_json(value: Any, *, plain_keys: frozenset[str] = frozenset()) -> s
             raise ValueError("a string holds a lone surrogate, which JSON cannot carry") from None
         return text
     try:
-        import rfc8785  # to be a core dependency; imported lazily until it is
+        import rfc8785  # a core dependency, imported only when the fast path does not apply
     except ImportError:
         raise ValueError("this value (a float, a very large integer or a key beyond U+E000) needs the rfc8785 package: pip install rfc8785") from None
     try:
