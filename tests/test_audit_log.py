@@ -509,3 +509,12 @@ def test_the_compact_trace_is_the_rendered_traces_values(hiu: recnav_rules.Polic
         }
         assert fast == rendered == compact_trace(decision)
         assert set(rendered["rules"].values()) <= {"true", "false", "unknown"}
+
+
+def test_policy_evaluate_with_a_log_records_the_decision(log: DecisionLog, hiu: recnav_rules.Policy, baseline: dict[str, Any]) -> None:
+    given = personal(baseline)
+    decision = hiu.evaluate(given, as_of=AS_OF, log=log)
+    assert decision.decision_id is not None
+    entry = log.get(decision.decision_id)
+    assert entry is not None and entry.outcome == decision.outcome.value
+    assert entry.body["subject_key"] is not None and "name" not in entry.body["checked_facts"]
