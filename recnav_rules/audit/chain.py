@@ -12,7 +12,6 @@ hold, so that verification can check those columns from the header alone, withou
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -39,58 +38,15 @@ _HEADER = re.compile(
 _PREFIX = '{"decision":{'
 
 
-_SAFE_INT = 2**53 - 1
+def canonical_json(value: Any, *, floats: bool | None = None) -> str:
+    """``value`` in the JSON Canonicalization Scheme (RFC 8785), as text: the library's one
+    canonical form (``recnav_rules.canonical``; dates become ISO text). ``floats=False`` promises
+    the value holds no float. Raises ``ValueError`` for values JSON cannot hold."""
+    from recnav_rules.canonical import canonical_bytes
 
-
-def _plain(value: Any) -> bool:
-    """True when the standard library's sorted compact JSON of ``value`` is already RFC 8785: no
-    floats, integers within IEEE double precision, and no key character at or above U+E000 (where
-    code-point order and RFC 8785's UTF-16 order can differ)."""
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return bool(-_SAFE_INT <= value <= _SAFE_INT)
-    if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str or not (key.isascii() or max(key) < "\ue000") or not _plain(item):
-                return False
-        return True
-    if kind is list or kind is tuple:
-        return all(_plain(item) for item in value)
-    return False
-
-
-def canonical_json(value: Any, *, plain_keys: frozenset[str] = frozenset()) -> str:
-    """``value`` in the JSON Canonicalization Scheme (RFC 8785), as text.
-
-    When nothing in ``value`` needs RFC 8785's own number or key-order rules (``_plain``), the
-    standard library's C encoder gives the same bytes and is used; otherwise the ``rfc8785``
-    package. ``plain_keys`` names top-level keys of a mapping ``value`` whose values the caller
-    built from strings, booleans, None, small integers and ASCII identifier keys only, so their
-    check is skipped. Raises ``ValueError`` for values JSON cannot hold (NaN, integers beyond
-    2**53, lone surrogates, non-JSON types).
-    """
-    if type(value) is dict and plain_keys:
-        plain = all(
-            type(key) is str and key.isascii() and (key in plain_keys or _plain(item)) for key, item in value.items()
-        )
-    else:
-        plain = _plain(value)
-    if plain:
-        try:
-            text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("a string holds a lone surrogate, which JSON cannot carry") from None
-        return text
     try:
-        import rfc8785  # a core dependency, imported only when the fast path does not apply
-    except ImportError:
-        raise ValueError("this value (a float, a very large integer or a key beyond U+E000) needs the rfc8785 package: pip install rfc8785") from None
-    try:
-        return rfc8785.dumps(value).decode("utf-8")
-    except (rfc8785.CanonicalizationError, TypeError, UnicodeError) as exc:
+        return canonical_bytes(value, floats=floats).decode("utf-8")
+    except (TypeError, ValueError) as exc:  # orjson's JSONEncodeError is a TypeError; rfc8785's errors are ValueErrors
         raise ValueError(f"not canonical JSON: {exc}") from None
 
 

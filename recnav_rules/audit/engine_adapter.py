@@ -8,6 +8,9 @@ so that a change in the engine is fixed in one place:
 - the GP practice register a policy was compiled with (``policy.compiled.reference_data``), and its
   table as JSON-ready data and back (``register_table`` / ``register_from_table``);
 - the policy's parameter values (``policy.compiled.parameters``; ``policy_parameters``);
+- the checked facts as the decision holds them (``checked_values``: ``Decision._values``, dates
+  not yet ISO text, which the canonical encoder writes; ``Decision.checked_facts`` converts them
+  first), and whether they may hold a float (``may_hold_floats``: ``Decision._floats``);
 - each criterion's and rule's three-valued result without rendering the whole trace
   (``compact_trace`` reads them from the native evaluator's trace closure, and falls back to
   ``Decision.trace`` whenever that shape is not there; a test keeps the two equal).
@@ -27,8 +30,10 @@ from recnav_rules.policy import Policy
 
 __all__ = [
     "GP_PRACTICES",
+    "checked_values",
     "compact_trace",
     "compile_from_text",
+    "may_hold_floats",
     "nhs_fact_names",
     "policy_parameters",
     "policy_register",
@@ -191,3 +196,28 @@ def compact_trace(decision: Decision) -> dict[str, dict[str, str]]:
     for step in decision.trace:
         (criteria if step.kind == "criterion" else rules)[step.id] = step.value
     return {"criteria": criteria, "rules": rules}
+
+
+def checked_values(decision: Decision) -> Mapping[str, Any]:
+    """The decision's checked non-personal facts, as held (``canonical_json`` writes dates as text)."""
+    values = getattr(decision, "_values", None)
+    return values if isinstance(values, dict) else decision.checked_facts
+
+
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_float(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_float(v) for v in value)
+    return False
+
+
+def may_hold_floats(decision: Decision, parameters: Mapping[str, Any]) -> bool | None:
+    """Whether a record body may hold a float: its checked facts (as the engine knows) or its
+    parameters; None when unknown (the encoder then looks)."""
+    if _has_float(parameters):
+        return True
+    known = getattr(decision, "_floats", None)
+    return known if isinstance(known, bool) else None

@@ -23,24 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from recnav_rules.audit.chain import Index, canonical_json
-from recnav_rules.audit.engine_adapter import compact_trace
+from recnav_rules.audit.engine_adapter import checked_values, compact_trace, may_hold_floats
 from recnav_rules.audit.subject import subject_key_of_facts
 from recnav_rules.decision import Decision
 
 __all__ = ["RECORD_FORMAT", "PreparedRecord", "RecordMaker", "decision_body", "index_of_body"]
 
 RECORD_FORMAT = 1
-# The body's parts that decision_body builds from strings, booleans, None, small integers and
-# identifier keys (everything but checked_facts and parameters, which hold caller and policy values).
-_BUILT_PLAIN = frozenset(
-    {
-        "format", "policy", "parameters_sha256", "reference_data", "engine", "as_of", "facts_digest", "defaults_used",
-        "personal_facts_withheld", "outcome", "complete", "missing_facts", "reasons", "signposts", "next_steps", "notes",
-        "trace", "subject_key",
-    }
-)
-
-
 @dataclass(frozen=True, slots=True)
 class PreparedRecord:
     """A record ready to be chained: its id, canonical body, and the columns it is found by."""
@@ -66,7 +55,8 @@ def decision_body(
     table_sha256: Mapping[str, str],
     subject_key: str | None,
 ) -> dict[str, Any]:
-    """The JSON-ready body of a decision's record (see the module docstring)."""
+    """The body of a decision's record (see the module docstring): JSON-ready but for the checked
+    facts' dates, which ``canonical_json`` writes as ISO text."""
     return {
         "format": RECORD_FORMAT,
         "policy": {
@@ -83,7 +73,7 @@ def decision_body(
         },
         "engine": {"name": decision.engine, "version": decision.engine_version},
         "as_of": decision.as_of.isoformat(),
-        "checked_facts": decision.checked_facts,
+        "checked_facts": checked_values(decision),
         "facts_digest": decision.facts_digest,
         "defaults_used": list(decision.defaults_used),
         "personal_facts_withheld": list(decision.personal_facts_withheld),
@@ -130,5 +120,5 @@ class RecordMaker:
             subject_key=subject,
         )
         return PreparedRecord(
-            str(uuid.uuid4()), canonical_json(body, plain_keys=_BUILT_PLAIN), decision.policy_id, decision.outcome.value, decision.as_of.isoformat(), subject
+            str(uuid.uuid4()), canonical_json(body, floats=may_hold_floats(decision, self.parameters)), decision.policy_id, decision.outcome.value, decision.as_of.isoformat(), subject
         )

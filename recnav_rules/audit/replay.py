@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from recnav_rules.audit.chain import canonical_json
 from recnav_rules.audit.engine_adapter import GP_PRACTICES, compile_from_text, register_from_table
 from recnav_rules.audit.record import decision_body
 from recnav_rules.audit.store import Store, StoredRow
@@ -104,7 +105,7 @@ class Replayer:
             table_sha256={name: info.get("table_sha256") for name, info in body.get("reference_data", {}).items()},
             subject_key=body.get("subject_key"),
         )
-        again = json.loads(json.dumps(again))  # the JSON form, as stored (tuples become lists)
+        again = json.loads(canonical_json(again))  # the JSON form, as stored (dates as text, tuples as lists)
         differences = tuple(
             sorted(name for name in set(body) | set(again) if name not in _NOT_COMPARED and body.get(name) != again.get(name))
         )
