@@ -74,6 +74,8 @@ def parse_facts_text(text: str, name: str) -> dict[str, Any]:
             raise PolicyError.at(name, exc.lineno, exc.colno, "json-syntax", exc.msg) from None
         except RecursionError:
             raise PolicyError.at(name, None, None, "too-deep", "nesting is too deep to read") from None
+        except ValueError:  # an integer of more digits than Python converts (4,300)
+            raise PolicyError.at(name, None, None, "json-value", "a value cannot be read (a number too long?)") from None
         if not _depth(data, DEFAULT_LIMITS.max_depth):
             raise PolicyError.at(name, None, None, "too-deep", f"nesting deeper than {DEFAULT_LIMITS.max_depth} levels")
     else:
