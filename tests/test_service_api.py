@@ -316,6 +316,20 @@ def test_access_log_has_neither_facts_nor_query_strings(client: httpx.Client, ca
         assert secret not in text
 
 
+def test_responses_are_not_cached_and_send_no_referrer(client: httpx.Client) -> None:
+    for reply in (
+        client.post(f"/v1/policies/{HIU}/decisions", json={"facts": EXAMPLE, "as_of": AS_OF}),
+        client.get(f"/policies/{HIU}/try", params={"f.age": "40"}),
+        client.get("/v1/nothing"),
+    ):
+        assert reply.headers["cache-control"] == "no-store"
+        assert reply.headers["referrer-policy"] == "no-referrer"
+        assert "default-src 'self'" in reply.headers["content-security-policy"]
+    static = client.get("/static/explorer.css")
+    assert static.status_code == 200 and "cache-control" not in static.headers
+    assert static.headers["x-content-type-options"] == "nosniff"
+
+
 def test_decision_log_route_without_a_log_is_404(client: httpx.Client) -> None:
     reply = client.get("/v1/decisions/0150ddad-34fb-4ca2-be31-56112fbc70d1")
     assert reply.status_code == 404

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from recnav_rules.service import api, explorer
 from recnav_rules.service.config import ServiceConfig, read_token
-from recnav_rules.service.middleware import AccessLog, BearerToken, Limits
+from recnav_rules.service.middleware import AccessLog, BearerToken, Limits, SecurityHeaders
 from recnav_rules.service.problems import ProblemResponse, problem
 from recnav_rules.service.store import PolicyStore, UnknownPolicy
 
@@ -77,7 +77,7 @@ def create_app(config: ServiceConfig | None = None, *, store: PolicyStore | None
     if store is None:
         log = open_log(config.log_path) if config.log_path else None
         store = PolicyStore.load(config.parameters, log)
-    middleware = [Middleware(AccessLog)]
+    middleware = [Middleware(AccessLog), Middleware(SecurityHeaders)]
     if token is not None:
         middleware.append(Middleware(BearerToken, token=token))
     middleware.append(

@@ -14,7 +14,7 @@ from typing import Any
 
 from recnav_rules.service.problems import problem
 
-__all__ = ["AccessLog", "BearerToken", "Limits"]
+__all__ = ["AccessLog", "BearerToken", "Limits", "SecurityHeaders"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -43,19 +43,58 @@ class AccessLog:
             return
         started = time.perf_counter()
         status = 500
+        logged = False
+
+        def log() -> None:
+            nonlocal logged
+            logged = True
+            if access_logger.isEnabledFor(logging.INFO):
+                elapsed = (time.perf_counter() - started) * 1000
+                access_logger.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed)
 
         async def sending(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+            elif message["type"] == "http.response.body" and not message.get("more_body", False) and not logged:
+                log()  # before the last bytes go out, so the line is written by the time the client has the answer
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
         finally:
-            if access_logger.isEnabledFor(logging.INFO):
-                elapsed = (time.perf_counter() - started) * 1000
-                access_logger.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed)
+            if not logged:
+                log()
+
+
+class SecurityHeaders:
+    """Headers on every response: nothing cached (answers may hold personal facts), no referrer
+    (a shared link's query string holds facts), scripts and styles from this server only."""
+
+    HEADERS = (
+        (b"cache-control", b"no-store"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+    )
+    STATIC = ((b"x-content-type-options", b"nosniff"),)
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = self.STATIC if scope["path"].startswith("/static/") else self.HEADERS
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 class BearerToken:
