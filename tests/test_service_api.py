@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 import recnav_rules
+from recnav_rules import FactProblem
 from recnav_rules.service.config import ServiceConfig
 from recnav_rules.service.running import running_service
 
@@ -130,7 +131,7 @@ def test_a_badly_shaped_request_names_each_bad_member(client: httpx.Client, body
 
 def test_unknown_member_gets_a_did_you_mean(client: httpx.Client) -> None:
     reply = client.post(f"/v1/policies/{HIU}/decisions", json={"facts": {}, "as_f": AS_OF})
-    assert reply.json()["errors"] == [{"field": "as_f", "message": "unknown member", "suggestion": "as_of"}]
+    assert reply.json()["errors"] == [FactProblem("as_f", "unknown member", "as_of", code="unknown-member").to_dict()]
 
 
 def test_bad_as_of_is_a_located_problem(client: httpx.Client) -> None:
@@ -238,7 +239,10 @@ def test_batch_streams_lines_in_order_with_errors_per_line(client: httpx.Client)
     assert out[0] == {"line": 1, **library_decision(items[0])}
     assert out[1] == {"line": 3, **library_decision(items[1])}
     assert out[2] == {"line": 4, "error": "expected a JSON object of facts"}
-    assert out[3]["errors"] == [{"field": "age", "message": "expected a whole number, got text", "suggestion": None}]
+    with pytest.raises(recnav_rules.FactValidationError) as caught:
+        recnav_rules.load_policy(HIU).evaluate({"age": "x"}, as_of=AS_OF)
+    assert out[3]["errors"] == [p.to_dict() for p in caught.value.problems]
+    assert [e["field"] for e in out[3]["errors"]] == ["age"]
     assert out[4] == {"line": 6, "error": "not JSON"}
     assert out[5] == {"line": 7, **library_decision(items[2])}
 

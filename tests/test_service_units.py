@@ -151,7 +151,7 @@ def test_problem_body_is_rfc_9457_shaped() -> None:
     body = problem_body(422, "bad-facts", "2 bad facts", instance="/v1/x", errors=[FactProblem("age", "bad").to_dict()])
     assert body == {
         "type": "urn:recnav-rules:problem:bad-facts", "title": "The facts cannot be evaluated", "status": 422,
-        "detail": "2 bad facts", "instance": "/v1/x", "errors": [{"field": "age", "message": "bad", "suggestion": None}],
+        "detail": "2 bad facts", "instance": "/v1/x", "errors": [FactProblem("age", "bad").to_dict()],
     }
     assert "errors" not in problem_body(404, "not-found", "x")
 

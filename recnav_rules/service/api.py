@@ -14,7 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from recnav_rules import FactValidationError
+from recnav_rules import FactProblem, FactValidationError
 from recnav_rules.service import _engine_view
 from recnav_rules.service._json import dumps, loads
 from recnav_rules.service.problems import fact_problems, problem_body
@@ -64,22 +64,22 @@ async def _json_body(request: Request) -> Any:
 def decision_request(body: Any) -> tuple[Mapping[str, Any], Any, Mapping[str, Any]]:
     """``(facts, as_of, parameters)`` from a decision request body; every shape problem at once."""
     if not isinstance(body, dict):
-        raise ApiProblem(422, "bad-facts", "the body must be a JSON object", [{"field": "<body>", "message": "expected an object with 'facts'", "suggestion": None}])
+        raise ApiProblem(422, "bad-facts", "the body must be a JSON object", [FactProblem("<body>", "expected an object with 'facts'", code="wrong-type").to_dict()])
     problems: list[dict[str, object]] = []
     for key in body:
         if key not in _DECISION_KEYS:
             from recnav_rules.errors import closest
 
-            problems.append({"field": str(key), "message": "unknown member", "suggestion": closest(str(key), sorted(_DECISION_KEYS))})
+            problems.append(FactProblem(str(key), "unknown member", closest(str(key), sorted(_DECISION_KEYS)), code="unknown-member").to_dict())
     facts = body.get("facts")
     if not isinstance(facts, dict):
-        problems.append({"field": "facts", "message": "is required: an object of fact names to values", "suggestion": None})
+        problems.append(FactProblem("facts", "is required: an object of fact names to values", code="required").to_dict())
     as_of = body.get("as_of")
     if as_of is not None and not isinstance(as_of, str):
-        problems.append({"field": "as_of", "message": "expected a date (YYYY-MM-DD)", "suggestion": None})
+        problems.append(FactProblem("as_of", "expected a date (YYYY-MM-DD)", code="wrong-type").to_dict())
     parameters = body.get("parameters") or {}
     if not isinstance(parameters, dict):
-        problems.append({"field": "parameters", "message": "expected an object of parameter names to values", "suggestion": None})
+        problems.append(FactProblem("parameters", "expected an object of parameter names to values", code="wrong-type").to_dict())
     if problems:
         raise ApiProblem(422, "bad-facts", f"{len(problems)} problem{'s' if len(problems) > 1 else ''} in the request", problems)
     assert isinstance(facts, dict) and isinstance(parameters, dict)
@@ -188,7 +188,7 @@ async def batch(request: Request) -> Response:
     try:
         as_of = dt.date.fromisoformat(as_of_text) if as_of_text else dt.date.today()
     except ValueError:
-        raise ApiProblem(422, "bad-facts", "as_of must be a date (YYYY-MM-DD)", [{"field": "as_of", "message": "expected a date (YYYY-MM-DD)", "suggestion": None}]) from None
+        raise ApiProblem(422, "bad-facts", "as_of must be a date (YYYY-MM-DD)", [FactProblem("as_of", "expected a date (YYYY-MM-DD)", code="bad-date").to_dict()]) from None
     config = request.app.state.config
 
     async def results() -> AsyncIterator[bytes]:

@@ -35,9 +35,12 @@ _PROBLEM = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["field", "message"],
+                "description": "One problem, as FactProblem.to_dict(): where (field), what (code, message), did-you-mean (suggestion).",
+                "required": ["field", "code", "message"],
                 "properties": {
-                    "field": {"type": "string", "examples": ["emergency_calls[2].at"]},
+                    "field": {"type": "string", "examples": ["emergency_calls[2].at", "parameters.network4_pcn_code"]},
+                    "code": {"type": "string", "examples": ["wrong-type", "unknown-fact"]},
+                    "severity": {"type": "string"},
                     "message": {"type": "string"},
                     "suggestion": {"type": ["string", "null"]},
                 },

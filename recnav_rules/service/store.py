@@ -73,7 +73,7 @@ class PolicyStore:
             return _engine_view.load(policy_id, self.parameters, parameters)
         except PolicyError as exc:
             raise FactValidationError(
-                [FactProblem(_parameter_field(p.file), p.message, p.suggestion) for p in exc.problems]
+                [FactProblem(_parameter_field(p.file or ""), p.message, p.suggestion, code=p.code) for p in exc.problems]
             ) from None
 
     def evaluate(self, policy: Policy, facts: Mapping[str, Any], as_of: dt.date | str | None) -> Decision:
