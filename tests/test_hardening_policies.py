@@ -349,3 +349,19 @@ def test_a_hostile_fact_name_reaches_the_terminal_escaped(tmp_path: Path) -> Non
     )
     assert done.returncode == 2
     assert "\x1b" not in done.stderr and "\\x1b[2J" in done.stderr
+
+
+def test_an_unpaired_surrogate_is_a_bad_fact_not_an_internal_error() -> None:
+    policy = recnav_rules.load_policy("somerset-integrated-model")
+    with pytest.raises(FactValidationError) as caught:
+        policy.evaluate({"gp_sub_icb_code": "\ud800"}, as_of=AS_OF)
+    assert caught.value.fields == ("gp_sub_icb_code",)
+    assert "unpaired surrogate" in str(caught.value)
+
+
+def test_an_unpaired_surrogate_in_a_policy_file_is_a_located_error(tmp_path: Path) -> None:
+    path = tiny(tmp_path)
+    path.write_text(path.read_text(encoding="utf-8").replace("title: A tiny policy", 'title: "\\ud800\\udc00"'), encoding="utf-8")
+    with pytest.raises(PolicyError) as caught:
+        recnav_rules.load_policy(path)
+    assert located(caught.value) == (4, 12, "yaml-value")

@@ -62,6 +62,16 @@ def compile_pattern(text: str) -> Any:
         raise ValueError(reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)) from None
 
 
+def _is_unicode(text: str) -> bool:
+    """Whether ``text`` is real Unicode: JSON's ``"\\ud800"`` gives a lone surrogate, which no
+    UTF-8 encoder (RE2's, the digest's, an output file's) accepts."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_date(value: Any) -> dt.date | None:
     """A date from a ``date`` or an ISO ``YYYY-MM-DD`` string; None when it is neither."""
     return read_date(value)
@@ -173,6 +183,8 @@ def checker_for(spec: FieldSpec, *, personal: bool = False) -> Checker:
                 return wrong(value, path, problems)
             if len(value) > limit:
                 return wrong(value, path, problems, f"longer than {limit} characters", "too-long")
+            if not value.isascii() and not _is_unicode(value):  # RE2, digests and UTF-8 output would fail
+                return wrong(value, path, problems, "is not valid Unicode text (an unpaired surrogate)", "not-text")
             if compiled is not None and not compiled.fullmatch(value):
                 why = "is not in the expected form" if personal else (
                     f"{_quote(value)} does not match the pattern {spec.pattern}"

@@ -179,6 +179,8 @@ class _Builder:
                 for index, item in enumerate(node.value)
             ]
         assert isinstance(node, yaml.ScalarNode)
+        if not str(node.value).isascii() and any("\ud800" <= c <= "\udfff" for c in str(node.value)):
+            raise self.fail(node, "yaml-value", "text holds an unpaired surrogate (a \\ud800-\\udfff escape): not valid Unicode")
         try:
             if node.tag == "tag:yaml.org,2002:timestamp":
                 return self.constructor.construct_yaml_timestamp(node)
