@@ -198,6 +198,21 @@ def test_request_parameters_change_the_decision(client: httpx.Client) -> None:
     assert "under-18" in [r["rule_id"] for r in older["reasons"]]
 
 
+def test_explorer_tries_parameter_values_and_names_bad_ones(client: httpx.Client) -> None:
+    facts = {"as_of": AS_OF, "f.age": "20"}
+    older = client.post(f"/policies/{HIU}/try", data={**facts, "p.adult_age": "21"}).text
+    younger = client.post(f"/policies/{HIU}/try", data={**facts, "p.adult_age": "18"}).text
+    assert "under-18" in older.split('id="explanation"')[1].split("</pre>")[0].split("How each check")[0]
+    assert "under-18" not in younger.split('id="explanation"')[1].split("</pre>")[0].split("How each check")[0]
+    bad = client.post(f"/policies/{HIU}/try", data={**facts, "p.adult_age": "old"})
+    assert bad.status_code == 422
+    assert '<a href="#param-adult_age">' in bad.text
+    unset = client.post("/policies/bnssg-network4-pcn/try", data=facts)
+    assert unset.status_code == 422 and '<a href="#param-network4_pcn_code">' in unset.text
+    given = client.post("/policies/bnssg-network4-pcn/try", data={**facts, "p.network4_pcn_code": "U12345"})
+    assert given.status_code == 200 and "p.network4_pcn_code=U12345" in given.text
+
+
 def referrals(count: int) -> list[dict[str, Any]]:
     """Varied referrals: a different number of calls, age and flags each."""
     out = []

@@ -182,3 +182,11 @@ def test_add_rows_grows_one_list_up_to_the_cap() -> None:
     assert "age" not in form.rows
     forms.add_rows(form, "emergency_calls", 10_000)
     assert form.rows["emergency_calls"] == forms.MAX_ROWS
+
+
+def test_parameter_inputs_are_read_located_and_shared() -> None:
+    form = forms.read_form([("p.adult_age", "21"), ("p.", "x"), ("f.name", "Alice Example"), ("f.age", "20")], FACTS)
+    assert form.parameters == {"adult_age": "21"}
+    assert forms.share_query(form, FACTS) == "p.adult_age=21&f.age=20"
+    assert forms.locate(FactProblem("parameters.adult_age", "x"), form) == "param-adult_age"
+    assert _engine_view.parameters_from_text(HIU, {"adult_age": "21", "nope": "1"}) == {"adult_age": 21, "nope": "1"}

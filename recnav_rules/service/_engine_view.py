@@ -27,6 +27,7 @@ __all__ = [
     "RuleView",
     "SourceView",
     "load",
+    "parameters_from_text",
     "policy_view",
     "supports_parameters",
     "unchecked",
@@ -79,6 +80,15 @@ def load(policy_id: str, service_parameters: Mapping[str, str], request_paramete
     loader: Any = load_policy
     loaded: Policy = loader(policy_id, parameters=values or None)
     return loaded
+
+
+def parameters_from_text(policy: Policy, texts: Mapping[str, str]) -> dict[str, Any]:
+    """Parameter values typed as text (a form), read as each declared type; unknown names kept as
+    given, so that loading names them."""
+    from recnav_rules.policies.parameters import parameter_from_text
+
+    specs = parameter_specs(policy)
+    return {name: parameter_from_text(specs.get(name), text) if name in specs else text for name, text in texts.items()}
 
 
 def declared_anywhere(names: Mapping[str, str]) -> list[str]:

@@ -61,7 +61,8 @@ async def policy_page(request: Request) -> Response:
 def _decide(store: PolicyStore, policy: Policy, form: forms.ReadForm) -> tuple[Decision | None, list[tuple[str, str]]]:
     """The decision (never logged: trying is not deciding), or the problems as (input id, message) pairs."""
     try:
-        return store.deciding(policy.id).evaluate(form.facts, as_of=form.as_of), []
+        parameters = _engine_view.parameters_from_text(policy, form.parameters)
+        return store.deciding(policy.id, parameters).evaluate(form.facts, as_of=form.as_of), []
     except FactValidationError as exc:
         return None, [(forms.locate(p, form), forms.message_for(p, form)) for p in exc.problems]
 

@@ -1,6 +1,6 @@
 """The "try a referral" form: generated from the fact declarations, and read back into facts.
 
-Field names: ``as_of``; ``f.<fact>`` for a single fact; ``f.<fact>.<row>.<field>`` for a field of
+Field names: ``as_of``; ``p.<parameter>`` for a parameter value; ``f.<fact>`` for a single fact; ``f.<fact>.<row>.<field>`` for a field of
 one record of a list fact, and ``f.<fact>.none`` ("there are none") for an empty list. An empty
 input means *not known*: the fact is left out, never guessed.
 """
@@ -49,6 +49,8 @@ class ReadForm:
     none_lists: set[str] = field(default_factory=set)
     dropped_personal: list[str] = field(default_factory=list)
     """Personal facts found in a link and ignored."""
+    parameters: dict[str, str] = field(default_factory=dict)
+    """Parameter values typed in (``p.<name>``), as text; empty means the value in force."""
 
 
 def _scalar(fact_type: str, text: str) -> Any:
@@ -116,7 +118,8 @@ def read_form(pairs: Iterable[tuple[str, str]], facts: Iterable[FactView], *, fr
         wanted = int(asked) if asked.isdigit() else 0
         rows[fact.name] = min(MAX_ROWS, max(MIN_ROWS, wanted, (order[-1] + 2) if order else 0))
     as_of = raw.get("as_of")
-    return ReadForm(out, as_of, raw, rows, kept_rows, none_lists, dropped)
+    parameters = {name[2:]: text for name, text in raw.items() if name.startswith("p.") and len(name) > 2}
+    return ReadForm(out, as_of, raw, rows, kept_rows, none_lists, dropped, parameters)
 
 
 def add_rows(form: ReadForm, fact: str, count: int = 3) -> None:
@@ -129,6 +132,8 @@ def locate(problem: FactProblem, form: ReadForm) -> str:
     """The id of the input a problem is about (a list record's row mapped back to the form's row)."""
     if problem.field == "as_of":
         return "as_of"
+    if problem.field.startswith("parameters."):
+        return "param-" + problem.field.removeprefix("parameters.")
     match = _LIST_PATH.match(problem.field)
     if match:
         fact = match["fact"]
@@ -160,6 +165,7 @@ def share_query(form: ReadForm, facts: Iterable[FactView]) -> str:
     kept: list[tuple[str, str]] = []
     if form.as_of:
         kept.append(("as_of", form.as_of))
+    kept += [(f"p.{name}", value) for name, value in form.parameters.items()]
     for name, value in form.raw.items():
         if not name.startswith("f."):
             continue
