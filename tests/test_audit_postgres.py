@@ -129,6 +129,8 @@ def test_an_unreachable_server_is_a_clear_error(server: PostgresServer | None) -
     assert server is not None
     with pytest.raises(DecisionLogError, match=r"cannot open the decision log postgresql://recnav:\*\*\*@"):
         DecisionLog(f"postgresql://recnav:hunter2@127.0.0.1:{server.port}/no_such_database")
+    with DecisionLog(server.url().replace("recnav@", "recnav:hunter2@")) as log:
+        assert "hunter2" not in repr(log) and "hunter2" not in log.location
 
 
 def test_a_database_without_a_log_is_refused_when_reading(url: str) -> None:

@@ -120,10 +120,11 @@ class DecisionLog:
         subject_key: bytes | None = None,
         create: bool = True,
     ) -> None:
-        self.location = os.fspath(path_or_url)
         self.fail_closed = fail_closed
         self._secret = subject_key if subject_key is not None else secret_from_env()
-        self._store = _open_store(self.location, create)
+        self._store = _open_store(os.fspath(path_or_url), create)
+        self.location = self._store.location
+        """The log's file path, or its URL without the password."""
         self._makers: dict[tuple[str, str, str], RecordMaker] = {}
         self._lock = threading.Lock()
 
