@@ -277,3 +277,25 @@ def test_a_signal_reports_how_many_lines_were_finished(tmp_path: Path, sig: sign
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _dying(policy: Any, items: list[tuple[int, object]], as_of: Any, trace: bool, *rest: Any) -> Any:
+    """A worker that dies (as on a segfault) on a referral marked to kill it."""
+    if any(isinstance(facts, dict) and facts.get("die") for _, facts in items):
+        os._exit(1)
+    return _real_decide_mappings(policy, items, as_of, trace, *rest)
+
+
+_real_decide_mappings = batch._decide_mappings
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers inherit the patched function by fork")
+def test_a_worker_that_dies_costs_only_its_chunk(hiu: recnav_rules.Policy, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch, "_decide_mappings", _dying)
+    items: list[Any] = [BASELINE] * 6 + [{"die": True}] + [BASELINE] * 6
+    results = list(evaluate_many(hiu, items, as_of=AS_OF, jobs=2, chunk_size=3))
+    assert [r.line for r in results] == list(range(1, 14))
+    failed = [r.line for r in results if not r.ok]
+    assert 7 in failed and set(failed) <= {4, 5, 6, 7, 8, 9, 10, 11, 12, 13}  # the dying chunk, and chunks lost with the pool
+    assert all(r.kind == "internal" and "worker process ended" in (r.error or "") for r in results if not r.ok)
+    assert [r.ok for r in results[:3]] == [True, True, True]
