@@ -13,6 +13,7 @@ Personal facts never reach a decision: it records only their names, in
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
@@ -205,7 +206,11 @@ _FIELDS = (
     "could_change",
     "assumed_facts",
     "decision_id",
+    "parameters",
 )
+
+
+_EMPTY_TRACE = b'"trace":[]}'
 
 
 def _frozen_reference(data: Mapping[str, Mapping[str, str]]) -> Mapping[str, Mapping[str, str]]:
@@ -221,7 +226,7 @@ class Decision:
     ``reference_data`` is read-only.
     """
 
-    __slots__ = (*_FIELDS, "_facts_digest", "_floats", "_trace", "_trace_builder", "_values")
+    __slots__ = (*_FIELDS, "_facts_digest", "_floats", "_trace", "_record", "_trace_builder", "_values")
 
     outcome: Outcome
     complete: bool
@@ -251,9 +256,12 @@ class Decision:
     """Defaults the policy declares that the outcome rests on (not given, filled in)."""
     decision_id: str | None
     """Set when the decision was recorded in a ``DecisionLog`` (a UUID), else None."""
+    parameters: Mapping[str, Any]
+    """The policy parameters the decision was made with (read-only)."""
     _values: Mapping[str, Any] | None
     _trace: list[TraceStep] | None
     _trace_builder: Callable[[], list[TraceStep]] | None
+    _record: Any
     _facts_digest: str | None
     _floats: bool | None
 
@@ -286,6 +294,8 @@ class Decision:
         could_change: list[str] | None = None,
         assumed_facts: list[str] | None = None,
         floats: bool | None = None,
+        record: Any = None,
+        parameters: Mapping[str, Any] | None = None,
     ) -> None:
         put = object.__setattr__
         put(self, "outcome", outcome)
@@ -309,9 +319,11 @@ class Decision:
         put(self, "could_change", could_change if could_change is not None else [])
         put(self, "assumed_facts", assumed_facts if assumed_facts is not None else [])
         put(self, "decision_id", decision_id)
+        put(self, "parameters", parameters if isinstance(parameters, MappingProxyType) else MappingProxyType(dict(parameters or {})))
         put(self, "_values", values)
         put(self, "_trace", trace)
         put(self, "_trace_builder", trace_builder)
+        put(self, "_record", record)
         put(self, "_facts_digest", facts_digest_value)
         put(self, "_floats", floats)
 
@@ -329,8 +341,25 @@ class Decision:
         """Every criterion and rule evaluated, in order, with the values each one read and the
         value of each of its conditions. Rendered from the decision's record on first use."""
         if self._trace is None:
-            object.__setattr__(self, "_trace", self._trace_builder() if self._trace_builder is not None else [])
+            if self._record is not None:
+                made = self._record.steps()
+            else:
+                made = self._trace_builder() if self._trace_builder is not None else []
+            object.__setattr__(self, "_trace", made)
         return list(self._trace or ())
+
+    def truths(self) -> dict[str, Any]:
+        """The compact record of the evaluation: each criterion's and rule's value by id, and
+        every leaf condition's value in the trace's order (``true``/``false``/``unknown``)."""
+        if self._trace is None and self._record is not None:
+            found: dict[str, Any] = self._record.truths()
+            return found
+        steps = self.trace
+        return {
+            "criteria": {s.id: s.value for s in steps if s.kind == "criterion"},
+            "rules": {s.id: s.value for s in steps if s.kind == "rule"},
+            "conditions": [c.value for s in steps for c in s.conditions],
+        }
 
     def with_decision_id(self, decision_id: str) -> Decision:
         """A copy of this decision carrying the id a decision log gave it."""
@@ -383,19 +412,42 @@ class Decision:
                 "digest": self.policy_digest,
             },
             "engine": {"name": self.engine, "version": self.engine_version},
+            "parameters": copy.deepcopy(dict(self.parameters)),
             "as_of": self.as_of.isoformat(),
             "facts_digest": self.facts_digest,
             "defaults_used": list(self.defaults_used),
             "personal_facts_withheld": list(self.personal_facts_withheld),
             "reference_data": {k: dict(v) for k, v in self.reference_data.items()},
             "notes": list(self.notes),
-            "trace": [step.to_dict() for step in self.trace] if trace else [],
+            "trace": self._trace_dicts() if trace else [],
         }
+
+    def _trace_dicts(self) -> list[dict[str, Any]]:
+        if self._trace is None and self._record is not None:
+            data: list[dict[str, Any]] = self._record.data()
+            return data
+        return [step.to_dict() for step in self.trace]
+
+    def to_json_bytes(self, *, trace: bool = True) -> bytes:
+        """The decision as compact UTF-8 JSON (``to_dict()``), the fastest form: for logs,
+        batch output and HTTP responses."""
+        head = orjson.dumps(self.to_dict(trace=False), default=_jsonable)
+        if not trace:
+            return head
+        if not head.endswith(_EMPTY_TRACE):  # to_dict() changed its key order: the plain way
+            return orjson.dumps(self.to_dict(), default=_jsonable)
+        body: bytes
+        if self._trace is None and self._record is not None:
+            body = self._record.json()
+        else:
+            body = orjson.dumps(self._trace_dicts(), default=_jsonable)
+        # "trace" is the last key of to_dict(): put the trace in place of its empty list
+        return head[: -len(_EMPTY_TRACE)] + b'"trace":' + body + b"}"
 
     def to_json(self, *, indent: int | None = None, trace: bool = True) -> str:
         """The decision as JSON text (``to_dict()``); compact unless ``indent`` is given."""
         if indent is None:
-            return orjson.dumps(self.to_dict(trace=trace), default=_jsonable).decode("utf-8")
+            return self.to_json_bytes(trace=trace).decode("utf-8")
         return json.dumps(self.to_dict(trace=trace), indent=indent, ensure_ascii=False, default=_jsonable)
 
     @classmethod

@@ -115,6 +115,7 @@ class _DecisionModel(BaseModel):
     missing_fact_groups: list[list[str]] = []
     could_change: list[str] = []
     assumed_facts: list[str] = []
+    parameters: dict[str, Any] = {}
     reasons: list[_ReasonModel]
     signposts: list[_SignpostModel]
     next_steps: list[_NextStepModel]
@@ -169,6 +170,7 @@ class _DecisionModel(BaseModel):
             missing_fact_groups=[list(g) for g in self.missing_fact_groups],
             could_change=list(self.could_change),
             assumed_facts=list(self.assumed_facts),
+            parameters=dict(self.parameters),
         )
 
 

@@ -424,3 +424,40 @@ def test_decisions_copy_and_compare_by_value(hiu: Policy) -> None:
     decision = hiu.evaluate(BASELINE, as_of=AS_OF)
     assert copy.deepcopy(decision) == decision
     assert pickle.loads(pickle.dumps(decision)) == decision
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{}, {"in_custody": None}, {"date_of_birth": None, "age": 17}, {"emergency_calls": calls("2026-11-01", "2026-10-20")}],
+)
+def test_the_json_trace_is_the_rendered_trace(hiu: Policy, change: dict[str, Any]) -> None:
+    facts = {k: v for k, v in (BASELINE | change).items() if v is not None}
+    decision = hiu.evaluate(facts, as_of=AS_OF)
+    fast = decision.to_dict()["trace"]
+    assert fast == [step.to_dict() for step in decision.trace]
+    assert json.loads(decision.to_json()) == decision.to_dict()
+
+
+@pytest.mark.parametrize(("convention", "due"), [("day_0", dt.date(2026, 12, 2)), ("day_1", dt.date(2026, 12, 1))])
+def test_a_weekend_referral_counts_working_days_by_the_policy_convention(tmp_path: Path, convention: str, due: dt.date) -> None:
+    text = (Path(__file__).parents[1] / "policies" / "bnssg.yaml").read_text(encoding="utf-8")
+    assert "received_on_non_working_day: day_0" in text
+    path = tmp_path / "bnssg.yaml"
+    path.write_text(text.replace("received_on_non_working_day: day_0", f"received_on_non_working_day: {convention}", 1), encoding="utf-8")
+    policy = recnav_rules.load_policy(f"{path}#bnssg-hiu-pilot")
+    saturday = BASELINE | {"referral_date": "2026-11-21"}  # a Saturday: Monday 23rd is the next working day
+    for engine in ("native", "interpreter"):
+        decision = policy.evaluate(saturday, as_of=dt.date(2026, 11, 21), engine=engine)  # type: ignore[arg-type]
+        assert decision.outcome is Outcome.ACCEPT
+        assert decision.next_steps[0].due == due
+
+
+def test_truths_are_the_compact_record(hiu: Policy) -> None:
+    facts = dict(BASELINE)
+    del facts["in_custody"]
+    decision = hiu.evaluate(facts, as_of=AS_OF)
+    truths = decision.truths()
+    assert truths["rules"]["in-custody"] == "unknown" and truths["rules"]["accept"] == "unknown"
+    rendered = recnav_rules.Decision.from_dict(decision.to_dict())
+    assert rendered.truths() == truths
+    assert len(truths["conditions"]) == len(codegen.leaf_list(hiu.compiled))

@@ -171,31 +171,10 @@ def compile_from_text(
     raise PolicyError.at(file, None, None, "unknown-policy", f"the stored source holds no policy '{policy_id}'")
 
 
-def _compact_from_evaluator(decision: Decision) -> dict[str, dict[str, str]] | None:
-    """The values the native evaluator keeps for rendering the trace later, or None."""
-    builder: Any = getattr(decision, "_trace_builder", None)
-    if builder is None or getattr(decision, "_trace", None) is not None:
-        return None
-    try:
-        cells = dict(zip(builder.__code__.co_freevars, (cell.cell_contents for cell in builder.__closure__), strict=True))
-        evaluator, env, values = cells["self"], cells["env"], cells["values"]
-        criteria = {c.id: _TRUTH[env[("c", c.id)]] for c in evaluator.policy.criteria}
-        rules = {rule.id: _TRUTH[value] for (rule, _), value in zip(evaluator._rules, values, strict=True)}
-    except (AttributeError, KeyError, TypeError, ValueError):
-        return None
-    return {"criteria": criteria, "rules": rules}
-
-
 def compact_trace(decision: Decision) -> dict[str, dict[str, str]]:
     """Each criterion's and each rule's value (``true``/``false``/``unknown``), by id."""
-    fast = _compact_from_evaluator(decision)
-    if fast is not None:
-        return fast
-    criteria: dict[str, str] = {}
-    rules: dict[str, str] = {}
-    for step in decision.trace:
-        (criteria if step.kind == "criterion" else rules)[step.id] = step.value
-    return {"criteria": criteria, "rules": rules}
+    truths = decision.truths()
+    return {"criteria": truths["criteria"], "rules": truths["rules"]}
 
 
 def checked_values(decision: Decision) -> Mapping[str, Any]:

@@ -458,10 +458,10 @@ class _PolicyCompiler:
         return tuple(steps)
 
     def calendar_convention(self, calendar: Mapping[str, Any]) -> str:
-        """The policy's weekend-referral convention (calendar.py); day_1 waits for the evaluator."""
+        """The policy's weekend-referral convention (calendar.py): ``day_0`` or ``day_1``."""
         convention = str(calendar.get("received_on_non_working_day", "day_0"))
-        if convention != "day_0":
-            self.err(("calendar", "received_on_non_working_day"), "unsupported", "this engine counts the next working day as day 0 only (day_1 is not applied yet)")
+        if convention not in ("day_0", "day_1"):
+            self.err(("calendar", "received_on_non_working_day"), "bad-value", f"unknown convention '{convention}': use day_0 or day_1", closest(convention, ("day_0", "day_1")))
         return convention
 
     def check_calendar(self, calendar: Mapping[str, Any]) -> None:

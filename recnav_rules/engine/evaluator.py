@@ -21,6 +21,9 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+import orjson
+
+from recnav_rules.canonical import jsonable
 from recnav_rules.decision import ConditionResult, Decision, FactReading, NextStep, Reason, Signpost, TraceStep
 from recnav_rules.engine import conditions
 from recnav_rules.engine.calendar import WorkingDayCalendar, calendar_for
@@ -28,7 +31,7 @@ from recnav_rules.engine.codegen import leaf_list
 from recnav_rules.engine.dates import months_after
 from recnav_rules.engine.derive import build_derived
 from recnav_rules.engine.facts import check_facts, checker_for, fact_table
-from recnav_rules.engine.model import CompiledPolicy, Env, Node, Outcome, Rule, Tri
+from recnav_rules.engine.model import Citation, CompiledPolicy, Env, Node, Outcome, Rule, Tri
 from recnav_rules.errors import FactProblem, FactValidationError
 from recnav_rules.policies.register import staleness_notes
 
@@ -39,6 +42,39 @@ _TEXT = {True: "true", False: "false", None: "unknown"}
 
 def truth_text(value: Tri) -> str:
     return _TEXT[value]
+
+
+class TraceRecord:
+    """What a decision keeps of its evaluation: the values read, every criterion's, rule's and
+    leaf condition's truth. The trace objects, its JSON and the explanation are renderings of
+    it, made on demand and never recomputed from the facts."""
+
+    __slots__ = ("defaults", "env", "evaluator", "leaves", "values")
+
+    def __init__(self, evaluator: Evaluator, env: Env, values: tuple[Tri, ...], defaults: list[str], leaves: tuple[Tri, ...]) -> None:
+        self.evaluator = evaluator
+        self.env = env
+        self.values = values
+        self.defaults = defaults
+        self.leaves = leaves
+
+    def steps(self) -> list[TraceStep]:
+        return self.evaluator.trace(self.env, self.values, self.defaults, self.leaves)
+
+    def data(self) -> list[dict[str, Any]]:
+        return self.evaluator.trace_data(self.env, self.values, self.defaults, self.leaves)
+
+    def json(self) -> bytes:
+        return self.evaluator.trace_json(self.env, self.values, self.defaults, self.leaves)
+
+    def truths(self) -> dict[str, Any]:
+        env = self.env
+        policy = self.evaluator.policy
+        return {
+            "criteria": {c.id: _TEXT[env[("c", c.id)]] for c in policy.criteria},
+            "rules": {r.id: _TEXT[v] for r, v in zip(policy.rules, self.values, strict=True)},
+            "conditions": [_TEXT[v] for v in self.leaves],
+        }
 
 
 class Evaluator:
@@ -70,6 +106,15 @@ class Evaluator:
             start += count
         self._spans = tuple(spans)
         self._fact_sources = self._sources_of_facts()
+        self._templates = self._step_templates()
+        self._json_templates = self._step_json_templates()
+        self._step_cache: dict[tuple[Any, ...], bytes] = {}
+        """Trace steps already written, by everything that varies in them (bounded)."""
+        self._reading_prefixes = {
+            name: b'{"name":' + orjson.dumps(name) + b',"value":'
+            for template in self._templates
+            for name in template[6]
+        }
         self._rule_list = policy.rules
         self._reasons = {
             rule.id: Reason(rule.id, rule.reason, rule.outcome, rule.citation) for rule in policy.rules
@@ -84,6 +129,9 @@ class Evaluator:
         )
         self._stale_from = _stale_after(self._reference)
         self._stale_notes: dict[dt.date, list[str]] = {}
+        self._parameters: Mapping[str, Any] = MappingProxyType(
+            {name: jsonable(value) for name, value in policy.parameters.items()}
+        )
 
     # -- checking ---------------------------------------------------------------------------
     def prepare(self, facts: Mapping[str, Any], as_of: dt.date) -> tuple[Env, dict[str, Any], list[str], list[str], list[str]]:
@@ -179,8 +227,7 @@ class Evaluator:
         next_steps = self.next_steps(env, outcome, complete)
         record = leaves if leaves is not None else self.leaf_values(env)
 
-        def trace() -> list[TraceStep]:
-            return self.trace(env, values, defaults_used, record)
+        kept = TraceRecord(self, env, values, defaults_used, record)
 
         return Decision(
             outcome=outcome,
@@ -201,11 +248,12 @@ class Evaluator:
             reference_data=self._reference,
             notes=notes + self.staleness(as_of) if self._stale_from is not None and as_of > self._stale_from else notes,
             values=given,
-            trace_builder=trace,
+            record=kept,
             missing_fact_groups=[list(g) for g in groups],
             could_change=could_change,
             assumed_facts=assumed,
             floats=floats,
+            parameters=self._parameters,
         )
 
     def staleness(self, as_of: dt.date) -> list[str]:
@@ -331,7 +379,7 @@ class Evaluator:
 
     def add_period(self, start: dt.date, amount: int, unit: str) -> dt.date:
         if unit == "working_days":
-            return self.calendar.add_working_days(start, amount)
+            return self.calendar.add_working_days(start, amount, self.policy.calendar_convention)
         if unit == "calendar_days":
             return start + dt.timedelta(days=amount)
         if unit == "weeks":
@@ -339,6 +387,142 @@ class Evaluator:
         return months_after(start, amount)
 
     # -- the trace, on demand ---------------------------------------------------------------
+    def _step_templates(self) -> tuple[tuple[Any, ...], ...]:
+        """Per criterion and rule, what its JSON trace step holds whatever the facts: worked out
+        once per policy so that serialising a decision builds only what varies."""
+        templates = []
+        steps: list[tuple[str, str, str, str | None, Citation | None, int | None, tuple[str, ...]]] = [
+            ("criterion", c.id, c.description, None, c.citation, c.line, c.reads) for c in self.policy.criteria
+        ]
+        steps += [("rule", r.id, r.reason, r.outcome.value, r.citation, r.line, r.reads) for r in self.policy.rules]
+        for index, (kind, step_id, text, outcome, citation, line, reads) in enumerate(steps):
+            start, end = self._spans[index]
+            conditions_static = tuple((self._leaf_texts[i], self._leaves[i].line) for i in range(start, end))
+            cited = citation.to_dict() if citation is not None else None
+            templates.append((kind, step_id, text, outcome, cited, line, reads, start, conditions_static))
+        return tuple(templates)
+
+    def _step_json_templates(self) -> tuple[tuple[Any, ...], ...]:
+        """The JSON text of each trace step around the parts that vary, as bytes: the opening for
+        each of the three values, the fact readings' names, the citation, and each condition
+        written out for each of its three values."""
+        made = []
+        for kind, step_id, words, outcome, cited, line, reads, start, static in self._templates:
+            head = b'{"kind":' + orjson.dumps(kind) + b',"id":' + orjson.dumps(step_id) + b',"value":'
+            middle = b',"text":' + orjson.dumps(words) + b',"outcome":' + orjson.dumps(outcome) + b',"facts":['
+            opening = {value: head + text + middle for value, text in _TRUTH_JSON.items()}
+            conditions = tuple(
+                {
+                    value: b'{"condition":' + orjson.dumps(condition) + b',"value":' + text + b',"line":' + orjson.dumps(where) + b"}"
+                    for value, text in _TRUTH_JSON.items()
+                }
+                for condition, where in static
+            )
+            tail = b'],"citation":' + orjson.dumps(cited) + b',"conditions":['
+            end = b'],"line":' + orjson.dumps(line) + b"}"
+            made.append((opening, reads, tail, start, conditions, end))
+        return tuple(made)
+
+    def trace_json(
+        self, env: Env, values: tuple[Tri, ...], defaults_used: list[str], leaves: tuple[Tri, ...]
+    ) -> bytes:
+        """The trace as JSON text (a list), equal to ``json.dumps`` of ``trace_data``: the
+        parts that never vary are written once per policy, the rest from the record."""
+        defaults = set(defaults_used)
+        derived = self._derived_by_name
+        readings: dict[str, bytes] = {}
+        names = self._reading_prefixes
+        step_values = [env[("c", c.id)] for c in self.policy.criteria]
+        step_values.extend(values)
+        parts: list[bytes] = [b"["]
+        add = parts.append
+        cache = self._step_cache
+        for index, ((opening, reads, tail, start, checks, end), value) in enumerate(
+            zip(self._json_templates, step_values, strict=True)
+        ):
+            if index:
+                add(b",")
+            read: list[bytes] = []
+            for name in reads:
+                reading = readings.get(name)
+                if reading is None:
+                    prefix = names[name]
+                    if name not in env:
+                        reading = prefix + b'null,"how":"missing"}'
+                    else:
+                        value_of = env[name]
+                        shown = _SIMPLE_JSON.get(value_of) if value_of.__class__ is bool else None
+                        if shown is None:
+                            shown = orjson.dumps(value_of, default=_iso)
+                        if name in derived:
+                            reading = prefix + shown + b',"how":"derived"}'
+                        elif name in defaults:
+                            reading = prefix + shown + b',"how":"default"}'
+                        else:
+                            reading = prefix + shown + b',"how":"given"}'
+                    readings[name] = reading
+                read.append(reading)
+            key = (index, value, leaves[start : start + len(checks)], *read)
+            written = cache.get(key)
+            if written is None:
+                written = b"".join(
+                    (
+                        opening[value],
+                        b",".join(read),
+                        tail,
+                        b",".join([check[leaves[start + i]] for i, check in enumerate(checks)]),
+                        end,
+                    )
+                )
+                if len(cache) >= _STEP_CACHE_SIZE:
+                    cache.clear()
+                cache[key] = written
+            add(written)
+        add(b"]")
+        return b"".join(parts)
+
+    def trace_data(
+        self, env: Env, values: tuple[Tri, ...], defaults_used: list[str], leaves: tuple[Tri, ...]
+    ) -> list[dict[str, Any]]:
+        """The trace as JSON-ready dicts (``TraceStep.to_dict()`` of each step), built straight
+        from the record without making the step objects."""
+        defaults = set(defaults_used)
+        derived = self._derived_by_name
+        readings: dict[str, dict[str, Any]] = {}
+        text = _TEXT
+        criteria_count = len(self.policy.criteria)
+        out = []
+        for index, (kind, step_id, words, outcome, cited, line, reads, start, static) in enumerate(self._templates):
+            value = env[("c", step_id)] if index < criteria_count else values[index - criteria_count]
+            facts = []
+            for name in reads:
+                reading = readings.get(name)
+                if reading is None:
+                    if name not in env:
+                        reading = {"name": name, "value": None, "how": _HOW_MISSING}
+                    else:
+                        how = _HOW_DERIVED if name in derived else (_HOW_DEFAULT if name in defaults else _HOW_GIVEN)
+                        reading = {"name": name, "value": _json_value(env[name]), "how": how}
+                    readings[name] = reading
+                facts.append(dict(reading))
+            out.append(
+                {
+                    "kind": kind,
+                    "id": step_id,
+                    "value": text[value],
+                    "text": words,
+                    "outcome": outcome,
+                    "facts": facts,
+                    "citation": dict(cited) if cited is not None else None,
+                    "conditions": [
+                        {"condition": condition, "value": text[leaves[start + i]], "line": where}
+                        for i, (condition, where) in enumerate(static)
+                    ],
+                    "line": line,
+                }
+            )
+        return out
+
     def trace(
         self, env: Env, values: tuple[Tri, ...], defaults_used: list[str], leaves: tuple[Tri, ...]
     ) -> list[TraceStep]:
@@ -379,6 +563,18 @@ class Evaluator:
         return steps
 
 
+_STEP_CACHE_SIZE = 20_000
+_SIMPLE_JSON = {True: b"true", False: b"false"}
+_TRUTH_JSON = {True: b'"true"', False: b'"false"', None: b'"unknown"'}
+
+
+def _iso(value: Any) -> Any:
+    return jsonable(value)
+
+
+_HOW_GIVEN, _HOW_DEFAULT, _HOW_DERIVED, _HOW_MISSING = "given", "default", "derived", "missing"
+
+
 def _stale_after(reference: Mapping[str, Mapping[str, str]]) -> dt.date | None:
     """The last as-of date on which no reference table is past its declared age (None: never)."""
     limits = [
@@ -387,6 +583,12 @@ def _stale_after(reference: Mapping[str, Mapping[str, str]]) -> dt.date | None:
         if info.get("max_age_months") and info.get("as_of")
     ]
     return min(limits) if limits else None
+
+
+def _json_value(value: Any) -> Any:
+    if value.__class__ is bool or value.__class__ is int or value.__class__ is str:
+        return value
+    return jsonable(value)
 
 
 def _flatten(groups: list[tuple[str, ...]]) -> list[str]:
