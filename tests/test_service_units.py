@@ -190,3 +190,36 @@ def test_parameter_inputs_are_read_located_and_shared() -> None:
     assert forms.share_query(form, FACTS) == "p.adult_age=21&f.age=20"
     assert forms.locate(FactProblem("parameters.adult_age", "x"), form) == "param-adult_age"
     assert _engine_view.parameters_from_text(HIU, {"adult_age": "21", "nope": "1"}) == {"adult_age": 21, "nope": "1"}
+
+
+def _nodelay_of_accepted(sock: object) -> int:
+    """TCP_NODELAY as asyncio leaves it on a connection accepted from ``sock``."""
+    import asyncio
+    import socket
+
+    async def run() -> int:
+        seen: list[int] = []
+
+        def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            seen.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=sock)  # type: ignore[arg-type]
+        _, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
+        while not seen:
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        return seen[0]
+
+    return asyncio.run(run())
+
+
+def test_worker_socket_gives_connections_tcp_nodelay() -> None:
+    import socket
+
+    from recnav_rules.service.workers import TcpConfig
+
+    fixed = TcpConfig("x:y", host="127.0.0.1", port=0).bind_socket()
+    assert fixed.proto == socket.IPPROTO_TCP and fixed.get_inheritable()
+    assert _nodelay_of_accepted(fixed) != 0

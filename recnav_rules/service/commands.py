@@ -136,7 +136,12 @@ def serve(args: argparse.Namespace) -> int:
     }
     if config.workers == 1:
         uvicorn.run(app, **common)
-    else:
-        os.environ[CONFIG_ENV] = config.to_env()
-        uvicorn.run("recnav_rules.service.app:app_from_environment", factory=True, workers=config.workers, **common)
+        return 0
+    os.environ[CONFIG_ENV] = config.to_env()
+    from uvicorn.supervisors import Multiprocess
+
+    from recnav_rules.service.workers import TcpConfig
+
+    worker_config = TcpConfig("recnav_rules.service.app:app_from_environment", factory=True, workers=config.workers, **common)
+    Multiprocess(worker_config, sockets=[worker_config.bind_socket()]).run()
     return 0
