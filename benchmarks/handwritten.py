@@ -126,3 +126,57 @@ def decide(facts: dict[str, Any], as_of: dt.date, sub_icb_of: dict[str, str]) ->
     if open_outcomes - {outcome}:
         return "reject", False, held
     return outcome, True, held
+
+
+def decide_plain(facts: dict[str, Any], as_of: dt.date, sub_icb_of: dict[str, str]) -> tuple[str, bool, list[str]]:
+    """The same rules in plain two-valued Python: a missing fact is simply false (or 0), so it
+    can never say a decision is incomplete. The floor under the floor, for comparison only."""
+    referral = dt.date.fromisoformat(facts["referral_date"]) if facts.get("referral_date") else as_of
+    born = facts.get("date_of_birth")
+    age = facts.get("age") or 0
+    if born is not None:
+        b = dt.date.fromisoformat(born)
+        age = referral.year - b.year - ((referral.month, referral.day) < (b.month, b.day))
+    c1 = facts.get("qualifying_calls_1_month") or 0
+    c3 = facts.get("qualifying_calls_3_months") or 0
+    calls = facts.get("emergency_calls")
+    if calls is not None:
+        start1, start3 = _months_before(referral, 1), _months_before(referral, 3)
+        c1 = c3 = 0
+        for call in calls:
+            if call["category"] in ("emergency", "urgent") and call["location"] == "private_dwelling":
+                day = dt.datetime.fromisoformat(call["at"]).date()
+                if start3 <= day <= referral:
+                    c3 += 1
+                    if day >= start1:
+                        c1 += 1
+    code = facts.get("gp_practice_code")
+    sub_icb = sub_icb_of.get(code.strip().upper()) if code is not None else facts.get("gp_sub_icb_code")
+    g = facts.get
+    in_bnssg = sub_icb == "15C"
+    hiu = bool(g("cad_hiu_flag")) or c1 >= 5 or c3 >= 12
+    outcome_of = g("mhsd_triage_outcome")
+    ld = bool(g("diagnosed_learning_disability")) and g("primary_mental_health_need") is False
+    sm = bool(g("substance_misuse")) and g("known_mental_health_disorder") is False
+    values = (
+        age < 18,
+        not in_bnssg,
+        g("mhsd_triage_completed") is False,
+        outcome_of == "specialist_referral",
+        bool(g("open_to_secondary_mental_health_services")),
+        bool(g("receiving_mints_support")),
+        bool(g("risk_of_violence")),
+        ld,
+        sm,
+        bool(g("primary_dementia_diagnosis")),
+        bool(g("in_custody")),
+        g("primary_mental_health_need") is False,
+        outcome_of == "other",
+        g("consent_to_referral") is False,
+        not hiu,
+        bool(g("primary_mental_health_need")) and in_bnssg and age >= 18 and hiu and outcome_of in ("self_care", "signposting")
+        and bool(g("mhsd_triage_completed")) and bool(g("consent_to_referral")),
+    )
+    held = [rule for (rule, _), value in zip(RULES, values, strict=True) if value]
+    outcome = next((rule_outcome for (_, rule_outcome), value in zip(RULES, values, strict=True) if value), "reject")
+    return outcome, True, held

@@ -95,6 +95,8 @@ def test_the_convention_is_a_stated_policy_setting(tmp_path: Path) -> None:
     text = (ROOT / "policies" / "somerset.yaml").read_text(encoding="utf-8").replace("received_on_non_working_day: day_0", "received_on_non_working_day: day_1")
     path = tmp_path / "somerset.yaml"
     path.write_text(text, encoding="utf-8")
+    assert recnav_rules.load_policy(f"{path}#somerset-waiting-list").compiled.calendar_convention == "day_1"
+    path.write_text(text.replace("received_on_non_working_day: day_1", "received_on_non_working_day: day_2"), encoding="utf-8")
     with pytest.raises(PolicyError) as caught:
         recnav_rules.load_policy(f"{path}#somerset-waiting-list")
-    assert caught.value.code == "unsupported" and caught.value.line == 54
+    assert caught.value.code == "bad-value" and caught.value.line == 54 and caught.value.suggestion in ("day_0", "day_1")
