@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
+import pickle
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 try:
@@ -144,42 +143,25 @@ def decide_facts(policy: Policy, value: object, *, as_of: dt.date, facts_col: st
 
 @dataclass(frozen=True, slots=True)
 class _PolicyShipment:
-    """What executors need to compile the policy once each: its id, parameters, and file text when not built in.
-
-    ``Policy`` cannot be pickled yet (issue 9). When it can, ``_ship`` becomes
-    ``pickle.dumps(policy)`` and ``load`` ``pickle.loads``: those are the two places to change.
-    """
+    """What executors need: the policy's intermediate form, pickled (``Policy.__reduce__`` sends
+    only the compiled data), and its digest. Each executor process unpickles it once and builds
+    its program; nothing re-reads a policy file, and a policy file that exists only on the driver
+    works as well as a built-in one."""
 
     policy_id: str
     digest: str
-    parameters: tuple[tuple[str, Any], ...] = ()
-    file_name: str | None = None
-    file_text: str | None = None
+    pickled: bytes
 
     def load(self) -> Policy:
         key = (self.policy_id, self.digest)
         with _cache_lock:
             policy = _process_policies.get(key)
             if policy is None:
-                policy = self._compile()
+                policy = pickle.loads(self.pickled)  # bytes this library made on the driver
+                if policy.digest != self.digest:
+                    raise RuntimeError(f"policy {self.policy_id!r} arrived with another digest: refusing it")
                 _process_policies[key] = policy
             return policy
-
-    def _compile(self) -> Policy:
-        parameters = dict(self.parameters) or None
-        if self.file_text is None or self.file_name is None:
-            policy = load_policy(self.policy_id, parameters=parameters)
-        else:
-            with tempfile.TemporaryDirectory(prefix="recnav-spark-") as folder:
-                path = Path(folder) / self.file_name
-                path.write_text(self.file_text, encoding="utf-8")
-                policy = load_policy(f"{path}#{self.policy_id}", parameters=parameters)
-        if policy.digest != self.digest:
-            raise RuntimeError(
-                f"policy {self.policy_id!r} compiled on this executor has digest {policy.digest[:12]}..., "
-                f"the driver's has {self.digest[:12]}...: install the same recnav-rules version everywhere"
-            )
-        return policy
 
 
 _cache_lock = threading.Lock()
@@ -187,13 +169,9 @@ _process_policies: dict[tuple[str, str], Policy] = {}
 
 
 def _ship(policy_id: str, parameters: Mapping[str, Any] | None) -> tuple[Policy, _PolicyShipment]:
-    """Load (and so check) the policy on the driver, and what executors need to load it too."""
+    """Load (and so check) the policy on the driver, and what executors need to use it too."""
     policy = load_policy(policy_id, parameters=dict(parameters) if parameters else None)
-    settings = tuple(sorted((parameters or {}).items()))
-    if str(policy_id) == policy.id:
-        return policy, _PolicyShipment(policy.id, policy.digest, settings)
-    source = Path(policy.file)
-    return policy, _PolicyShipment(policy.id, policy.digest, settings, source.name, source.read_text(encoding="utf-8"))
+    return policy, _PolicyShipment(policy.id, policy.digest, pickle.dumps(policy))
 
 
 # --- batches ---------------------------------------------------------------------------------------------

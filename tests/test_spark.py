@@ -212,11 +212,27 @@ def test_each_process_compiles_the_policy_once(hiu: recnav_rules.Policy) -> None
 
 
 def test_an_executor_whose_policy_differs_from_the_drivers_refuses(hiu: recnav_rules.Policy) -> None:
+    import pickle
+
     from recnav_rules.spark import _PolicyShipment
 
-    stale = _PolicyShipment("bnssg-hiu-pilot", "0" * 64)
-    with pytest.raises(RuntimeError, match="install the same recnav-rules version everywhere"):
+    stale = _PolicyShipment("bnssg-hiu-pilot", "0" * 64, pickle.dumps(hiu))
+    with pytest.raises(RuntimeError, match="arrived with another digest"):
         stale.load()
+
+
+def test_executors_receive_the_pickled_intermediate_form(hiu: recnav_rules.Policy, tmp_path: Path) -> None:
+    """A policy file that exists only on the driver reaches executors: no file is re-read."""
+    from recnav_rules.spark import _ship
+
+    source = Path(hiu.file).read_text(encoding="utf-8")
+    path = tmp_path / "only-on-the-driver.yaml"
+    path.write_text(source, encoding="utf-8")
+    _policy, shipment = _ship(f"{path}#bnssg-hiu-pilot", None)
+    path.unlink()
+    loaded = shipment.load()
+    assert loaded.digest == _policy.digest
+    assert loaded.evaluate(BASELINE, as_of=dt.date(2026, 11, 20)).outcome.value == "accept"
 
 
 def test_timestamp_and_date_struct_fields_decide_as_iso_strings_do(hiu: recnav_rules.Policy) -> None:

@@ -67,7 +67,7 @@ _CBase: Any = getattr(yaml, "CSafeLoader", None)
 
 if _CBase is not None:
 
-    class _Yaml12CLoader(_CBase):  # type: ignore[misc,valid-type]
+    class _Yaml12CLoader(_CBase):  # type: ignore[misc]
         """The same, parsed by libyaml (about ten times faster); chosen when PyYAML has it."""
 
     _FAST_LOADER: Any = _Yaml12CLoader
