@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import orjson
 
@@ -226,44 +226,47 @@ class Decision:
     ``reference_data`` is read-only.
     """
 
-    __slots__ = (*_FIELDS, "_facts_digest", "_floats", "_trace", "_record", "_trace_builder", "_values")
+    __slots__ = ("_c", "_d")
 
-    outcome: Outcome
-    complete: bool
-    missing_facts: list[str]
-    """Every fact whose absence leaves the outcome open (flat; see ``missing_fact_groups``)."""
-    reasons: list[Reason]
-    signposts: list[Signpost]
-    next_steps: list[NextStep]
-    policy_id: str
-    policy_version: str
-    policy_title: str
-    policy_digest: str
-    engine: str
-    engine_version: str
-    as_of: dt.date
-    defaults_used: list[str]
-    personal_facts_withheld: list[str]
-    reference_data: Mapping[str, Mapping[str, str]]
-    notes: list[str]
-    missing_fact_groups: list[list[str]]
-    """``missing_facts`` as groups: any one fact of a group settles that group, e.g.
-    ``[["date_of_birth", "age"], ["in_custody"]]``."""
-    could_change: list[str]
-    """Facts not given whose absence leaves the reasons or signposts open even where the outcome
-    is settled (an age that would add the under-18 service, say)."""
-    assumed_facts: list[str]
-    """Defaults the policy declares that the outcome rests on (not given, filled in)."""
-    decision_id: str | None
-    """Set when the decision was recorded in a ``DecisionLog`` (a UUID), else None."""
-    parameters: Mapping[str, Any]
-    """The policy parameters the decision was made with (read-only)."""
-    _values: Mapping[str, Any] | None
-    _trace: list[TraceStep] | None
-    _trace_builder: Callable[[], list[TraceStep]] | None
-    _record: Any
-    _facts_digest: str | None
-    _floats: bool | None
+    if TYPE_CHECKING:
+        outcome: Outcome
+        complete: bool
+        missing_facts: list[str]
+        """Every fact whose absence leaves the outcome open (flat; see ``missing_fact_groups``)."""
+        reasons: list[Reason]
+        signposts: list[Signpost]
+        next_steps: list[NextStep]
+        policy_id: str
+        policy_version: str
+        policy_title: str
+        policy_digest: str
+        engine: str
+        engine_version: str
+        as_of: dt.date
+        defaults_used: list[str]
+        personal_facts_withheld: list[str]
+        reference_data: Mapping[str, Mapping[str, str]]
+        notes: list[str]
+        missing_fact_groups: list[list[str]]
+        """``missing_facts`` as groups: any one fact of a group settles that group, e.g.
+        ``[["date_of_birth", "age"], ["in_custody"]]``."""
+        could_change: list[str]
+        """Facts not given whose absence leaves the reasons or signposts open even where the outcome
+        is settled (an age that would add the under-18 service, say)."""
+        assumed_facts: list[str]
+        """Defaults the policy declares that the outcome rests on (not given, filled in)."""
+        decision_id: str | None
+        """Set when the decision was recorded in a ``DecisionLog`` (a UUID), else None."""
+        parameters: Mapping[str, Any]
+        """The policy parameters the decision was made with (read-only)."""
+        _values: Mapping[str, Any] | None
+        _trace_builder: Callable[[], list[TraceStep]] | None
+        _record: Any
+        _floats: bool | None
+
+    _d: tuple[Any, ...]
+    _c: list[Any]
+    """Worked out on first use: [the rendered trace, the facts digest]."""
 
     def __init__(
         self,
@@ -297,35 +300,48 @@ class Decision:
         record: Any = None,
         parameters: Mapping[str, Any] | None = None,
     ) -> None:
-        put = object.__setattr__
-        put(self, "outcome", outcome)
-        put(self, "complete", complete)
-        put(self, "missing_facts", missing_facts)
-        put(self, "reasons", reasons)
-        put(self, "signposts", signposts)
-        put(self, "next_steps", next_steps)
-        put(self, "policy_id", policy_id)
-        put(self, "policy_version", policy_version)
-        put(self, "policy_title", policy_title)
-        put(self, "policy_digest", policy_digest)
-        put(self, "engine", engine)
-        put(self, "engine_version", engine_version)
-        put(self, "as_of", as_of)
-        put(self, "defaults_used", defaults_used)
-        put(self, "personal_facts_withheld", personal_facts_withheld)
-        put(self, "reference_data", _frozen_reference(reference_data))
-        put(self, "notes", notes)
-        put(self, "missing_fact_groups", missing_fact_groups if missing_fact_groups is not None else ([[n] for n in missing_facts]))
-        put(self, "could_change", could_change if could_change is not None else [])
-        put(self, "assumed_facts", assumed_facts if assumed_facts is not None else [])
-        put(self, "decision_id", decision_id)
-        put(self, "parameters", parameters if isinstance(parameters, MappingProxyType) else MappingProxyType(dict(parameters or {})))
-        put(self, "_values", values)
-        put(self, "_trace", trace)
-        put(self, "_trace_builder", trace_builder)
-        put(self, "_record", record)
-        put(self, "_facts_digest", facts_digest_value)
-        put(self, "_floats", floats)
+        object.__setattr__(
+            self,
+            "_d",
+            (
+                outcome,
+                complete,
+                missing_facts,
+                reasons,
+                signposts,
+                next_steps,
+                policy_id,
+                policy_version,
+                policy_title,
+                policy_digest,
+                engine,
+                engine_version,
+                as_of,
+                defaults_used,
+                personal_facts_withheld,
+                _frozen_reference(reference_data),
+                notes,
+                missing_fact_groups if missing_fact_groups is not None else [[n] for n in missing_facts],
+                could_change if could_change is not None else [],
+                assumed_facts if assumed_facts is not None else [],
+                decision_id,
+                parameters if isinstance(parameters, MappingProxyType) else MappingProxyType(dict(parameters or {})),
+                values,
+                trace_builder,
+                record,
+                floats,
+            ),
+        )
+        object.__setattr__(self, "_c", [trace, facts_digest_value])
+
+    @classmethod
+    def _from_fields(cls, fields: tuple[Any, ...]) -> Decision:
+        """A decision from its fields in ``_FIELDS`` + ``_PRIVATE`` order, already checked (the
+        engine's fast path: one tuple, no keyword matching)."""
+        made = object.__new__(cls)
+        object.__setattr__(made, "_d", fields)
+        object.__setattr__(made, "_c", [None, None])
+        return made
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"a Decision is immutable: cannot set {name!r}")
@@ -340,18 +356,19 @@ class Decision:
     def trace(self) -> list[TraceStep]:
         """Every criterion and rule evaluated, in order, with the values each one read and the
         value of each of its conditions. Rendered from the decision's record on first use."""
-        if self._trace is None:
+        made = self._c[0]
+        if made is None:
             if self._record is not None:
                 made = self._record.steps()
             else:
                 made = self._trace_builder() if self._trace_builder is not None else []
-            object.__setattr__(self, "_trace", made)
-        return list(self._trace or ())
+            self._c[0] = made
+        return list(made)
 
     def truths(self) -> dict[str, Any]:
         """The compact record of the evaluation: each criterion's and rule's value by id, and
         every leaf condition's value in the trace's order (``true``/``false``/``unknown``)."""
-        if self._trace is None and self._record is not None:
+        if self._c[0] is None and self._record is not None:
             found: dict[str, Any] = self._record.truths()
             return found
         steps = self.trace
@@ -363,11 +380,11 @@ class Decision:
 
     def with_decision_id(self, decision_id: str) -> Decision:
         """A copy of this decision carrying the id a decision log gave it."""
-        copy = object.__new__(Decision)
-        for name in Decision.__slots__:
-            object.__setattr__(copy, name, getattr(self, name))
-        object.__setattr__(copy, "decision_id", decision_id)
-        return copy
+        fields = list(self._d)
+        fields[_FIELDS.index("decision_id")] = decision_id
+        made = Decision._from_fields(tuple(fields))
+        made._c[:] = self._c
+        return made
 
     @property
     def checked_facts(self) -> dict[str, Any]:
@@ -377,9 +394,11 @@ class Decision:
     @property
     def facts_digest(self) -> str:
         """sha256 of the RFC 8785 canonical JSON of the non-personal facts given (defaults excluded)."""
-        if self._facts_digest is None:
-            object.__setattr__(self, "_facts_digest", facts_digest(self._values or {}, floats=self._floats))
-        return self._facts_digest or ""
+        found: str | None = self._c[1]
+        if found is None:
+            found = facts_digest(self._values or {}, floats=self._floats)
+            self._c[1] = found
+        return found
 
     @property
     def accepted(self) -> bool:
@@ -423,7 +442,7 @@ class Decision:
         }
 
     def _trace_dicts(self) -> list[dict[str, Any]]:
-        if self._trace is None and self._record is not None:
+        if self._c[0] is None and self._record is not None:
             data: list[dict[str, Any]] = self._record.data()
             return data
         return [step.to_dict() for step in self.trace]
@@ -437,7 +456,7 @@ class Decision:
         if not head.endswith(_EMPTY_TRACE):  # to_dict() changed its key order: the plain way
             return orjson.dumps(self.to_dict(), default=_jsonable)
         body: bytes
-        if self._trace is None and self._record is not None:
+        if self._c[0] is None and self._record is not None:
             body = self._record.json()
         else:
             body = orjson.dumps(self._trace_dicts(), default=_jsonable)
@@ -481,6 +500,20 @@ class Decision:
             f"policy={self.policy_id!r}@{self.policy_version}, "
             f"reasons={[r.rule_id for r in self.reasons]!r})"
         )
+
+
+_PRIVATE = ("_values", "_trace_builder", "_record", "_floats")
+def _field(index: int, name: str) -> property:
+    def read(self: Decision) -> Any:
+        return self._d[index]
+
+    read.__name__ = name
+    return property(read, doc=f"The decision's {name.strip('_').replace('_', ' ')} (read-only).")
+
+
+for _index, _name in enumerate(_FIELDS + _PRIVATE):
+    setattr(Decision, _name, _field(_index, _name))
+del _index, _name
 
 
 def decision_json_schema() -> dict[str, Any]:

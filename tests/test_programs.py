@@ -461,3 +461,14 @@ def test_truths_are_the_compact_record(hiu: Policy) -> None:
     rendered = recnav_rules.Decision.from_dict(decision.to_dict())
     assert rendered.truths() == truths
     assert len(truths["conditions"]) == len(codegen.leaf_list(hiu.compiled))
+
+
+def test_the_fast_constructor_matches_the_field_order(hiu: Policy) -> None:
+    from recnav_rules.decision import _FIELDS, _PRIVATE
+
+    decision = hiu.evaluate(BASELINE, as_of=AS_OF)
+    assert len(decision._d) == len(_FIELDS) + len(_PRIVATE)
+    assert decision.policy_id == "bnssg-hiu-pilot" and decision.engine == "native" and decision.as_of == AS_OF
+    assert decision.decision_id is None and isinstance(decision.parameters["adult_age"], int)
+    rebuilt = recnav_rules.Decision.from_dict(decision.to_dict())
+    assert rebuilt == decision and rebuilt.with_decision_id("x").decision_id == "x"

@@ -227,33 +227,37 @@ class Evaluator:
         next_steps = self.next_steps(env, outcome, complete)
         record = leaves if leaves is not None else self.leaf_values(env)
 
-        kept = TraceRecord(self, env, values, defaults_used, record)
 
-        return Decision(
-            outcome=outcome,
-            complete=complete,
-            missing_facts=missing,
-            reasons=reasons,
-            signposts=signposts,
-            next_steps=next_steps,
-            policy_id=policy.id,
-            policy_version=policy.version,
-            policy_title=policy.title,
-            policy_digest=policy.digest,
-            engine=engine,
-            engine_version=self.engine_version,
-            as_of=as_of,
-            defaults_used=defaults_used,
-            personal_facts_withheld=personal,
-            reference_data=self._reference,
-            notes=notes + self.staleness(as_of) if self._stale_from is not None and as_of > self._stale_from else notes,
-            values=given,
-            record=kept,
-            missing_fact_groups=[list(g) for g in groups],
-            could_change=could_change,
-            assumed_facts=assumed,
-            floats=floats,
-            parameters=self._parameters,
+        # Decision's fields in order (decision._FIELDS, then _PRIVATE): one tuple, no keywords
+        return Decision._from_fields(
+            (
+                outcome,
+                complete,
+                missing,
+                reasons,
+                signposts,
+                next_steps,
+                policy.id,
+                policy.version,
+                policy.title,
+                policy.digest,
+                engine,
+                self.engine_version,
+                as_of,
+                defaults_used,
+                personal,
+                self._reference,
+                notes + self.staleness(as_of) if self._stale_from is not None and as_of > self._stale_from else notes,
+                [list(g) for g in groups],
+                could_change,
+                assumed,
+                None,
+                self._parameters,
+                given,
+                None,
+                TraceRecord(self, env, values, defaults_used, record),
+                floats,
+            )
         )
 
     def staleness(self, as_of: dt.date) -> list[str]:
