@@ -556,6 +556,17 @@ def _refuse_clobbering(source: str, outputs: dict[str, str], policy_file: str) -
         seen[f"the {option} file"] = (ident, real)
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would race other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
 class _Output:
     """One output file, written to a temporary file in the same folder and renamed into place
     by ``commit()``; ``discard()`` removes the temporary file."""
@@ -566,9 +577,12 @@ class _Output:
             raise IsADirectoryError(errno.EISDIR, "it is a folder", path)
         folder = os.path.dirname(os.path.abspath(path))
         fd, self.temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
-        try:
-            existing = os.stat(path)
-            os.chmod(self.temporary, stat.S_IMODE(existing.st_mode))
+        try:  # the permissions an ordinary open() would give: the old file's, else 0666 less the umask
+            try:
+                mode = stat.S_IMODE(os.stat(path).st_mode)
+            except FileNotFoundError:
+                mode = 0o666 & ~_umask()
+            os.chmod(self.temporary, mode)
         except OSError:
             pass
         self.handle: TextIO = os.fdopen(fd, "w", encoding="utf-8", newline="\n")

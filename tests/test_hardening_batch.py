@@ -299,3 +299,17 @@ def test_a_worker_that_dies_costs_only_its_chunk(hiu: recnav_rules.Policy, monke
     assert 7 in failed and set(failed) <= {4, 5, 6, 7, 8, 9, 10, 11, 12, 13}  # the dying chunk, and chunks lost with the pool
     assert all(r.kind == "internal" and "worker process ended" in (r.error or "") for r in results if not r.ok)
     assert [r.ok for r in results[:3]] == [True, True, True]
+
+
+def test_outputs_get_the_permissions_an_ordinary_file_would(tmp_path: Path) -> None:
+    source = write_lines(tmp_path / "in.jsonl", [json.dumps(BASELINE)])
+    out = tmp_path / "out.jsonl"
+    old = os.umask(0o027)
+    try:
+        assert main([*BATCH, str(source), "--out", str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o640
+    out.chmod(0o600)
+    assert main([*BATCH, str(source), "--out", str(out)]) == 0
+    assert out.stat().st_mode & 0o777 == 0o600  # an existing file keeps its permissions
