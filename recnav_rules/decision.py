@@ -54,8 +54,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def facts_digest(values: Mapping[str, Any], *, floats: bool | None = None) -> str:
-    """sha256 of the RFC 8785 canonical JSON of the checked, non-personal facts as given."""
-    return digest_of(values, floats=floats)
+    """sha256 of the RFC 8785 canonical JSON of the checked, non-personal facts as given (their
+    date-times came through ``read_datetime``)."""
+    return digest_of(values, floats=floats, checked_times=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -472,3 +472,22 @@ def test_the_fast_constructor_matches_the_field_order(hiu: Policy) -> None:
     assert decision.decision_id is None and isinstance(decision.parameters["adult_age"], int)
     rebuilt = recnav_rules.Decision.from_dict(decision.to_dict())
     assert rebuilt == decision and rebuilt.with_decision_id("x").decision_id == "x"
+
+
+@pytest.mark.parametrize("engine", ["native", "interpreter"])
+def test_an_offset_with_seconds_is_not_iso_8601(hiu: Policy, engine: str) -> None:
+    odd = BASELINE | {"emergency_calls": [{"at": "2026-11-01T12:00:00+05:30:15", "category": "emergency", "location": "private_dwelling"}]}
+    with pytest.raises(FactValidationError) as caught:
+        hiu.evaluate(odd, as_of=AS_OF, engine=engine)  # type: ignore[arg-type]
+    assert caught.value.fields == ("emergency_calls[0].at",)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.datetimes(min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30)),
+    st.sampled_from([None, dt.UTC, dt.timezone(dt.timedelta(hours=-1)), dt.timezone(dt.timedelta(hours=5, minutes=30))]),
+)
+def test_checked_times_digest_as_rfc8785_of_iso_text(moment: dt.datetime, zone: dt.tzinfo | None) -> None:
+    value = {"at": moment.replace(tzinfo=zone), "day": moment.date()}
+    text = {"at": value["at"].isoformat(), "day": value["day"].isoformat()}
+    assert canonical_bytes(value, floats=False, checked_times=True) == rfc8785.dumps(text)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from recnav_rules.engine import conditions
-from recnav_rules.engine.dates import read_date
+from recnav_rules.engine.dates import odd_offset, read_date
 from recnav_rules.engine.derive import build_derived, local_date, window_start
 from recnav_rules.engine.facts import checker_for, is_bad
 from recnav_rules.engine.model import CompiledPolicy, Leaf, Logic, Node, Ref
@@ -254,6 +254,8 @@ class _Generator:
                 w.emit(body, "try:")
                 w.emit(body + 1, f"{local} = {w.const(dt.datetime.fromisoformat)}({local})")
                 w.emit(body, f"except {w.const(ValueError)}:")
+                w.emit(body + 1, "return None")
+                w.emit(body, f"if {local}.tzinfo is not None and {w.const(odd_offset)}({local}):")
                 w.emit(body + 1, "return None")
             else:
                 w.emit(body, f"{local} = {w.const(read_date)}({local})")

@@ -14,7 +14,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-__all__ = ["age_in_years", "months_after", "months_before", "read_date", "read_datetime", "today_in_london"]
+__all__ = ["age_in_years", "months_after", "months_before", "odd_offset", "read_date", "read_datetime", "today_in_london"]
 
 _LONDON = ZoneInfo("Europe/London")
 _DATE_CLASS = dt.date
@@ -42,17 +42,28 @@ def read_date(value: Any) -> dt.date | None:
 
 def read_datetime(value: Any) -> dt.datetime | None:
     """A date-time from a ``datetime`` or ISO 8601 text whose date is ``YYYY-MM-DD`` followed by
-    ``T`` (or a space) and a time of at least hours and minutes, with an optional offset."""
+    ``T`` (or a space) and a time of at least hours and minutes, with an optional offset in
+    hours and minutes (an offset with seconds is refused)."""
     if value.__class__ is str:
         if 16 <= len(value) <= 40 and value[10] in "T " and value[4] == "-" and value[7] == "-" and value[13] == ":":
             try:
-                return _DATETIME_FROM_ISO(value)
+                moment = _DATETIME_FROM_ISO(value)
             except ValueError:
                 return None
+            if moment.tzinfo is not None and odd_offset(moment):
+                return None
+            return moment
         return None
     if isinstance(value, dt.datetime):
         return value
     return None
+
+
+def odd_offset(moment: dt.datetime) -> bool:
+    """Whether a zoned time's offset has seconds (``+05:30:15``): Python reads it, ISO 8601 and
+    RFC 3339 have no such offset, so the library refuses it."""
+    offset = moment.utcoffset()
+    return offset is not None and offset.seconds % 60 != 0
 
 
 def today_in_london() -> dt.date:

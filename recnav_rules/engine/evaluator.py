@@ -109,6 +109,14 @@ class Evaluator:
         self._templates = self._step_templates()
         self._json_templates = self._step_json_templates()
         self._step_cache: dict[tuple[Any, ...], bytes] = {}
+        can_default = {name for name, fact in policy.facts.items() if fact.has_default}
+        self._step_keys = tuple(
+            (template[6], template[7], template[7] + len(template[8]), tuple(n for n in template[6] if n in can_default))
+            for template in self._templates
+        )
+        """Per step: (names read, first and past-last condition index, names a default may fill)."""
+        if any(fact.spec.type == "number" for fact in policy.facts.values()):
+            self._step_cache = _TypedKeyCache()  # 1 and 1.0 are equal keys but not equal JSON
         """Trace steps already written, by everything that varies in them (bounded)."""
         self._reading_prefixes = {
             name: b'{"name":' + orjson.dumps(name) + b',"value":'
@@ -427,57 +435,58 @@ class Evaluator:
             made.append((opening, reads, tail, start, conditions, end))
         return tuple(made)
 
+    def _write_step(self, env: Env, defaults: set[str], index: int, value: Tri, leaves: tuple[Tri, ...]) -> bytes:
+        opening, reads, tail, start, checks, end = self._json_templates[index]
+        read: list[bytes] = []
+        for name in reads:
+            prefix = self._reading_prefixes[name]
+            if name not in env:
+                read.append(prefix + b'null,"how":"missing"}')
+                continue
+            value_of = env[name]
+            shown = _SIMPLE_JSON.get(value_of) if value_of.__class__ is bool else None
+            if shown is None:
+                shown = orjson.dumps(value_of, default=_iso)
+            if name in self._derived_by_name:
+                how = b',"how":"derived"}'
+            elif name in defaults:
+                how = b',"how":"default"}'
+            else:
+                how = b',"how":"given"}'
+            read.append(prefix + shown + how)
+        return b"".join(
+            (
+                opening[value],
+                b",".join(read),
+                tail,
+                b",".join([check[leaves[start + i]] for i, check in enumerate(checks)]),
+                end,
+            )
+        )
+
     def trace_json(
         self, env: Env, values: tuple[Tri, ...], defaults_used: list[str], leaves: tuple[Tri, ...]
     ) -> bytes:
         """The trace as JSON text (a list), equal to ``json.dumps`` of ``trace_data``: the
         parts that never vary are written once per policy, the rest from the record."""
         defaults = set(defaults_used)
-        derived = self._derived_by_name
-        readings: dict[str, bytes] = {}
-        names = self._reading_prefixes
         step_values = [env[("c", c.id)] for c in self.policy.criteria]
         step_values.extend(values)
         parts: list[bytes] = [b"["]
         add = parts.append
         cache = self._step_cache
-        for index, ((opening, reads, tail, start, checks, end), value) in enumerate(
-            zip(self._json_templates, step_values, strict=True)
-        ):
+        get = env.get
+        for index, ((reads, start, stop, defaulted), value) in enumerate(zip(self._step_keys, step_values, strict=True)):
             if index:
                 add(b",")
-            read: list[bytes] = []
-            for name in reads:
-                reading = readings.get(name)
-                if reading is None:
-                    prefix = names[name]
-                    if name not in env:
-                        reading = prefix + b'null,"how":"missing"}'
-                    else:
-                        value_of = env[name]
-                        shown = _SIMPLE_JSON.get(value_of) if value_of.__class__ is bool else None
-                        if shown is None:
-                            shown = orjson.dumps(value_of, default=_iso)
-                        if name in derived:
-                            reading = prefix + shown + b',"how":"derived"}'
-                        elif name in defaults:
-                            reading = prefix + shown + b',"how":"default"}'
-                        else:
-                            reading = prefix + shown + b',"how":"given"}'
-                    readings[name] = reading
-                read.append(reading)
-            key = (index, value, leaves[start : start + len(checks)], *read)
+            # everything the step's text depends on: its value, its conditions' values, the values
+            # it read (None when missing), and which of those the policy's defaults filled in
+            key = (index, value, leaves[start:stop], *map(get, reads))  # an unknown value is absent: None
+            if defaulted:
+                key += tuple(map(defaults.__contains__, defaulted))
             written = cache.get(key)
             if written is None:
-                written = b"".join(
-                    (
-                        opening[value],
-                        b",".join(read),
-                        tail,
-                        b",".join([check[leaves[start + i]] for i, check in enumerate(checks)]),
-                        end,
-                    )
-                )
+                written = self._write_step(env, defaults, index, value, leaves)
                 if len(cache) >= _STEP_CACHE_SIZE:
                     cache.clear()
                 cache[key] = written
@@ -568,6 +577,16 @@ class Evaluator:
 
 
 _STEP_CACHE_SIZE = 20_000
+
+
+class _TypedKeyCache(dict[tuple[Any, ...], bytes]):
+    """A step cache for policies with ``number`` facts: keys carry each value's type."""
+
+    def get(self, key: tuple[Any, ...], default: Any = None) -> Any:
+        return super().get(tuple((v.__class__, v) for v in key), default)
+
+    def __setitem__(self, key: tuple[Any, ...], value: bytes) -> None:
+        super().__setitem__(tuple((v.__class__, v) for v in key), value)
 _SIMPLE_JSON = {True: b"true", False: b"false"}
 _TRUTH_JSON = {True: b'"true"', False: b'"false"', None: b'"unknown"'}
 
