@@ -13,7 +13,6 @@ Personal facts never reach a decision: it records only their names, in
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
@@ -432,7 +431,7 @@ class Decision:
                 "digest": self.policy_digest,
             },
             "engine": {"name": self.engine, "version": self.engine_version},
-            "parameters": copy.deepcopy(dict(self.parameters)),
+            "parameters": _jsonable(dict(self.parameters)),
             "as_of": self.as_of.isoformat(),
             "facts_digest": self.facts_digest,
             "defaults_used": list(self.defaults_used),
