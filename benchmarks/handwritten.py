@@ -39,6 +39,20 @@ def _months_before(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month0 + 1, min(day.day, calendar.monthrange(year, month0 + 1)[1]))
 
 
+def _count_calls(calls: list[dict[str, Any]], referral: dt.date) -> tuple[int, int]:
+    """Qualifying calls (emergency or urgent, from a private dwelling) in the 1- and 3-month windows."""
+    start1, start3 = _months_before(referral, 1), _months_before(referral, 3)
+    c1 = c3 = 0
+    for call in calls:
+        if call["category"] in ("emergency", "urgent") and call["location"] == "private_dwelling":
+            day = dt.datetime.fromisoformat(call["at"]).date()
+            if start3 <= day <= referral:
+                c3 += 1
+                if day >= start1:
+                    c1 += 1
+    return c1, c3
+
+
 def _and(*values: bool | None) -> bool | None:
     if False in values:
         return False
@@ -70,15 +84,7 @@ def decide(facts: dict[str, Any], as_of: dt.date, sub_icb_of: dict[str, str]) ->
     calls = facts.get("emergency_calls")
     c1, c3 = facts.get("qualifying_calls_1_month"), facts.get("qualifying_calls_3_months")
     if calls is not None:
-        start1, start3 = _months_before(referral, 1), _months_before(referral, 3)
-        c1 = c3 = 0
-        for call in calls:
-            if call["category"] in ("emergency", "urgent") and call["location"] == "private_dwelling":
-                day = dt.datetime.fromisoformat(call["at"]).date()
-                if start3 <= day <= referral:
-                    c3 += 1
-                    if day >= start1:
-                        c1 += 1
+        c1, c3 = _count_calls(calls, referral)
     code = facts.get("gp_practice_code")
     sub_icb = sub_icb_of.get(code.strip().upper()) if code is not None else None
     if sub_icb is None:
@@ -141,15 +147,7 @@ def decide_plain(facts: dict[str, Any], as_of: dt.date, sub_icb_of: dict[str, st
     c3 = facts.get("qualifying_calls_3_months") or 0
     calls = facts.get("emergency_calls")
     if calls is not None:
-        start1, start3 = _months_before(referral, 1), _months_before(referral, 3)
-        c1 = c3 = 0
-        for call in calls:
-            if call["category"] in ("emergency", "urgent") and call["location"] == "private_dwelling":
-                day = dt.datetime.fromisoformat(call["at"]).date()
-                if start3 <= day <= referral:
-                    c3 += 1
-                    if day >= start1:
-                        c1 += 1
+        c1, c3 = _count_calls(calls, referral)
     code = facts.get("gp_practice_code")
     sub_icb = sub_icb_of.get(code.strip().upper()) if code is not None else facts.get("gp_sub_icb_code")
     g = facts.get
