@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from recnav_rules.audit.chain import GENESIS
-from recnav_rules.audit.record import PreparedRecord
-from recnav_rules.audit.store import COLUMNS, Checkpoint, DecisionLogError, StoredRow, chain_rows, utc_now
+from recnav_rules.audit.sql_store import SqlStore
+from recnav_rules.audit.store import DecisionLogError
 
 __all__ = ["LOCK_KEY", "PostgresStore"]
 
 LOCK_KEY = 0x7265636E6176  # "recnav": the advisory lock every writer of a decision log takes
-PAGE = 2000
 CONNECT_TIMEOUT_S = 10
 T = TypeVar("T")
 
@@ -49,8 +48,10 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
-class PostgresStore:
+class PostgresStore(SqlStore):
     """A decision log in a PostgreSQL database. One connection, shared by threads under a lock."""
+
+    PLACEHOLDER = "%s"
 
     def __init__(self, url: str, *, create: bool) -> None:
         try:
@@ -118,122 +119,21 @@ class PostgresStore:
         with self._lock:
             return self._guard(doing, run)
 
-    def append(self, records: Sequence[PreparedRecord]) -> list[StoredRow]:
-        def append(conn: Any) -> list[StoredRow]:
-            seq, head = conn.execute("SELECT seq, hash FROM log_meta WHERE name = 'head'").fetchone()
-            rows = chain_rows(records, int(seq), str(head))
-            with conn.cursor() as cursor:
-                cursor.executemany(
-                    f"INSERT INTO records ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    [
-                        (r.seq, r.decision_id, r.recorded_at, r.policy_id, r.as_of, r.outcome, r.subject_key, r.record, r.hash)
-                        for r in rows
-                    ],
-                )
-            if rows:
-                conn.execute("UPDATE log_meta SET seq = %s, hash = %s WHERE name = 'head'", (rows[-1].seq, rows[-1].hash))
-            return rows
+    def _write_aside(self, doing: str, action: Callable[[Any], T]) -> T:
+        """Blobs and checkpoints are written in a transaction of their own, without the chain's advisory lock."""
+        return self._read(doing, action)
 
-        return self._write("write to", append)
+    def _insert_many(self, conn: Any, sql: str, params: list[tuple[Any, ...]]) -> None:
+        with conn.cursor() as cursor:
+            cursor.executemany(sql, params)
 
     def put_blob(self, digest: str, kind: str, content: str) -> None:
-        self._read(
+        self._write_aside(
             "write to",
             lambda c: c.execute(
                 "INSERT INTO blobs (digest, kind, content) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", (digest, kind, content)
             ),
         )
-
-    def get_blob(self, digest: str) -> str | None:
-        found = self._read("read", lambda c: c.execute("SELECT content FROM blobs WHERE digest = %s", (digest,)).fetchone())
-        return str(found[0]) if found is not None else None
-
-    def rows(self, after_seq: int = 0) -> Iterator[StoredRow]:
-        def page_after(after: int) -> list[Any]:
-            return self._read(
-                "read",
-                lambda c: c.execute(f"SELECT {COLUMNS} FROM records WHERE seq > %s ORDER BY seq LIMIT %s", (after, PAGE)).fetchall(),
-            )
-
-        last = after_seq
-        while True:
-            page = page_after(last)
-            for raw in page:
-                yield StoredRow(*raw)
-            if len(page) < PAGE:
-                return
-            last = page[-1][0]
-
-    def row(self, decision_id: str) -> StoredRow | None:
-        found = self._read(
-            "read", lambda c: c.execute(f"SELECT {COLUMNS} FROM records WHERE decision_id = %s", (decision_id,)).fetchone()
-        )
-        return StoredRow(*found) if found is not None else None
-
-    def find(
-        self, *, policy_id: str | None, since: str | None, until: str | None, subject_key: str | None, limit: int | None
-    ) -> list[StoredRow]:
-        where: list[str] = []
-        params: list[Any] = []
-        for clause, value in (
-            ("policy_id = %s", policy_id),
-            ("recorded_at >= %s", since),
-            ("recorded_at < %s", until),
-            ("subject_key = %s", subject_key),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
-        sql = f"SELECT {COLUMNS} FROM records" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(limit)
-        return [StoredRow(*r) for r in self._read("read", lambda c: c.execute(sql, params).fetchall())]
-
-    def _meta(self, name: str) -> tuple[int, str]:
-        found = self._read("read", lambda c: c.execute("SELECT seq, hash FROM log_meta WHERE name = %s", (name,)).fetchone())
-        if found is None:
-            raise DecisionLogError(f"{self.location} has no chain {name}: it is not a decision log, or was damaged")
-        return int(found[0]), str(found[1])
-
-    def head(self) -> tuple[int, str]:
-        return self._meta("head")
-
-    def anchor(self) -> tuple[int, str]:
-        return self._meta("anchor")
-
-    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
-        self._read(
-            "write to",
-            lambda c: c.execute(
-                "INSERT INTO checkpoints (seq, hash, taken_at, kind) VALUES (%s, %s, %s, %s)",
-                (checkpoint.seq, checkpoint.hash, checkpoint.taken_at, checkpoint.kind),
-            ),
-        )
-
-    def checkpoints(self) -> list[Checkpoint]:
-        rows = self._read("read", lambda c: c.execute("SELECT seq, hash, taken_at, kind FROM checkpoints ORDER BY seq, taken_at").fetchall())
-        return [Checkpoint(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
-
-    def prune(self, before: str) -> Checkpoint | None:
-        def prune(conn: Any) -> Checkpoint | None:
-            first_kept = conn.execute("SELECT MIN(seq) FROM records WHERE recorded_at >= %s", (before,)).fetchone()[0]
-            if first_kept is not None:
-                cut_row = conn.execute("SELECT seq, hash FROM records WHERE seq < %s ORDER BY seq DESC LIMIT 1", (first_kept,)).fetchone()
-            else:
-                cut_row = conn.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-            if cut_row is None:
-                return None
-            seq, digest = int(cut_row[0]), str(cut_row[1])
-            conn.execute("DELETE FROM records WHERE seq <= %s", (seq,))
-            conn.execute("UPDATE log_meta SET seq = %s, hash = %s WHERE name = 'anchor'", (seq, digest))
-            mark = Checkpoint(seq, digest, utc_now(), "prune")
-            conn.execute(
-                "INSERT INTO checkpoints (seq, hash, taken_at, kind) VALUES (%s, %s, %s, %s)", (mark.seq, mark.hash, mark.taken_at, mark.kind)
-            )
-            return mark
-
-        return self._write("prune", prune)
 
     def close(self) -> None:
         with self._lock:
