@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import rfc8785
 
-__all__ = ["MAX_SAFE_INTEGER", "canonical_bytes", "canonical_json", "digest_of", "jsonable"]
+__all__ = ["MAX_SAFE_INTEGER", "canonical_bytes", "canonical_json", "digest_of", "has_float", "jsonable"]
 
 MAX_SAFE_INTEGER = 2**53 - 1
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
@@ -58,6 +58,9 @@ def _has_float(value: Any) -> bool:
     if isinstance(value, list | tuple):
         return any(_has_float(v) for v in value)
     return False
+
+
+has_float = _has_float  # public name: whether a JSON-like value holds a float anywhere
 
 
 def canonical_bytes(value: Any, *, floats: bool | None = None, checked_times: bool = False) -> bytes:

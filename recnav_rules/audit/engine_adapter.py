@@ -23,8 +23,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from recnav_rules.decision import Decision, Signpost
-from recnav_rules.errors import PolicyError, closest
+from recnav_rules.canonical import has_float
+from recnav_rules.decision import Decision
+from recnav_rules.errors import PolicyError
 from recnav_rules.policies.register import Practice, PracticeRegister
 from recnav_rules.policy import Policy
 
@@ -135,22 +136,6 @@ def register_from_table(table: dict[str, Any]) -> PracticeRegister:
     return PracticeRegister(table["name"], dt.date.fromisoformat(table["as_of"]), table["origin"], table["digest"], practices, **extra)
 
 
-def _services() -> Any:
-    """The signposting directory lookup the registry compiles policies with (the built-in directory)."""
-    from recnav_rules.policies.directory import builtin_directory
-
-    directory = builtin_directory()
-
-    def lookup(service_id: str) -> Signpost | None:
-        service = directory.get(service_id)
-        if service is None:
-            return None
-        return Signpost(service.id, service.name, service.area, service.offers)
-
-    lookup.closest = lambda sid: closest(sid, directory.ids)  # type: ignore[attr-defined]
-    return lookup
-
-
 def compile_from_text(
     text: str, file: str, policy_id: str, register: PracticeRegister | None, parameters: Mapping[str, Any] | None = None
 ) -> Policy:
@@ -161,11 +146,12 @@ def compile_from_text(
     from recnav_rules.engine.compiler import compile_document
     from recnav_rules.engine.source import load_yaml_text
     from recnav_rules.policies.register import builtin_register
+    from recnav_rules.policies.registry import _services
 
     doc = load_yaml_text(text, file)
     reference = {GP_PRACTICES: register if register is not None else builtin_register()}
     options: dict[str, Any] = {"parameters": dict(parameters)} if parameters else {}
-    for compiled in compile_document(doc, services=_services(), reference=reference, **options):
+    for compiled in compile_document(doc, services=_services()[0], reference=reference, **options):
         if compiled.id == policy_id:
             return Policy(compiled)
     raise PolicyError.at(file, None, None, "unknown-policy", f"the stored source holds no policy '{policy_id}'")
@@ -183,20 +169,10 @@ def checked_values(decision: Decision) -> Mapping[str, Any]:
     return values if isinstance(values, dict) else decision.checked_facts
 
 
-def _has_float(value: Any) -> bool:
-    if isinstance(value, float):
-        return True
-    if isinstance(value, Mapping):
-        return any(_has_float(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_has_float(v) for v in value)
-    return False
-
-
 def may_hold_floats(decision: Decision, parameters: Mapping[str, Any]) -> bool | None:
     """Whether a record body may hold a float: its checked facts (as the engine knows) or its
     parameters; None when unknown (the encoder then looks)."""
-    if _has_float(parameters):
+    if has_float(parameters):
         return True
     known = getattr(decision, "_floats", None)
     return known if isinstance(known, bool) else None
