@@ -491,3 +491,20 @@ def test_checked_times_digest_as_rfc8785_of_iso_text(moment: dt.datetime, zone: 
     value = {"at": moment.replace(tzinfo=zone), "day": moment.date()}
     text = {"at": value["at"].isoformat(), "day": value["day"].isoformat()}
     assert canonical_bytes(value, floats=False, checked_times=True) == rfc8785.dumps(text)
+
+
+def test_an_accept_cannot_rest_on_whether_a_fact_was_given(tmp_path: Path) -> None:
+    from tests.test_language import MINIMAL
+
+    text = MINIMAL.replace("adult:\n        description: Grown up.\n        when: {fact: age, gte: 18}", "adult:\n        description: Grown up.\n        when: {all: [{fact: age, gte: 18}, {fact: colour, present: false}]}")
+    assert text != MINIMAL
+    path = tmp_path / "present.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError) as caught:
+        recnav_rules.load_policy(path)
+    assert caught.value.code == "present-in-accept" and caught.value.line is not None
+    assert "rule 'ok'" in str(caught.value)
+    routed = MINIMAL.replace("when: {fact: age, lt: 18}", "when: {fact: colour, present: false}")
+    path.write_text(routed, encoding="utf-8")
+    policy = recnav_rules.load_policy(path)  # a reject may rest on it
+    assert policy.evaluate({"age": 40, "member": True}, as_of=AS_OF).reasons[0].rule_id == "child"

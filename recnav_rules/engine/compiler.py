@@ -27,9 +27,12 @@ from recnav_rules.engine.model import (
     FactSpec,
     Fallback,
     FieldSpec,
+    Leaf,
+    Logic,
     NextStepSpec,
     Node,
     Outcome,
+    Ref,
     Rule,
 )
 from recnav_rules.engine.schema_check import jsonable, schema_problems
@@ -121,6 +124,7 @@ class _PolicyCompiler:
                 self.err(("effective", end), "bad-date", f"effective {end} is not a real date (YYYY-MM-DD)")
         if incomplete is not None and incomplete.outcome is Outcome.ACCEPT:
             self.err(("incomplete", "outcome"), "unsafe-fallback", "the outcome when facts are missing cannot be accept: a decision that unknown facts could change never accepts")
+        self.check_presence(rules, criteria)
         if self.problems or otherwise is None or incomplete is None:
             return None
         digest = digest_of(raw)
@@ -396,6 +400,35 @@ class _PolicyCompiler:
                 )
             )
         return tuple(rules)
+
+    def check_presence(self, rules: tuple[Rule, ...], criteria: tuple[Criterion, ...]) -> None:
+        """``present`` says whether a fact was given, so it is never unknown; an accept must not
+        rest on it, or giving the fact could change an accept the decision calls complete. Every
+        ``present`` test an accept rule reads (through criteria too) is an error at its place."""
+        nodes = {c.id: c.node for c in criteria}
+        for rule in rules:
+            if rule.outcome is not Outcome.ACCEPT:
+                continue
+            seen: set[str] = set()
+            pending: list[Node] = [rule.node]
+            while pending:
+                node = pending.pop()
+                if isinstance(node, Leaf):
+                    if node.op == "present":
+                        self.problems.append(
+                            PolicyProblem(
+                                self.doc.file, node.line, None, "present-in-accept",
+                                f"accept rule '{rule.id}' rests on whether '{node.ref}' was given (present:); "
+                                "an accept must rest on facts' values: test the value, or decide elsewhere",
+                                severity="error",
+                            )
+                        )
+                elif isinstance(node, Ref):
+                    if node.criterion not in seen and node.criterion in nodes:
+                        seen.add(node.criterion)
+                        pending.append(nodes[node.criterion])
+                elif isinstance(node, Logic):
+                    pending.extend(node.children)
 
     def check_signposts(self, ids: list[str], rel: PathKey) -> tuple[str, ...]:
         for i, sid in enumerate(ids):
