@@ -31,7 +31,9 @@ __all__ = [
     "build_parser",
     "check_readable",
     "check_writable",
+    "date_argument",
     "main",
+    "percentage",
     "refuse_unless",
 ]
 
@@ -106,11 +108,23 @@ def check_writable(path: str, *, folder: bool = False) -> None:
         raise UsageError(f"{path}: cannot write: permission denied")
 
 
-def _date(text: str) -> dt.date:
+def date_argument(text: str) -> dt.date:
+    """An option's ``YYYY-MM-DD`` date (``type=date_argument``)."""
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def percentage(text: str, out_of_range: str) -> float:
+    """An option's percentage from 0 to 100; ``out_of_range`` is the message for a number outside it."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a percentage: {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(out_of_range)
+    return value
 
 
 # --- evaluate and list ----------------------------------------------------------------------------
@@ -262,10 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="text output: brief (the decision and its deciding reasons), full (everything; the default)"
         " or fails (the rules and criteria that did not hold)",
     )
-    evaluate.add_argument("--as-of", type=_date, default=None, help="decide as of this date (default: today)")
+    evaluate.add_argument("--as-of", type=date_argument, default=None, help="decide as of this date (default: today)")
     evaluate.add_argument("--engine", choices=("native", "durable"), default="native")
     evaluate.add_argument("--register", metavar="EPRACCUR.csv", help="an ODS epraccur extract to use instead of the built-in register")
-    evaluate.add_argument("--register-as-of", type=_date, metavar="DATE", help="with --register: the extract's publication date")
+    evaluate.add_argument("--register-as-of", type=date_argument, metavar="DATE", help="with --register: the extract's publication date")
     evaluate.add_argument("--pcn-membership", metavar="FILE.csv", help="PCN membership (practice_code,pcn_code,pcn_name) to merge in")
     evaluate.add_argument(
         "--param", action="append", metavar="NAME=VALUE", help="set a policy parameter (repeatable), e.g. network4_pcn_code=U12345"

@@ -8,19 +8,12 @@ import json
 import sys
 from typing import Any
 
-from recnav_rules.cli import UsageError, check_readable, check_writable
+from recnav_rules.cli import UsageError, add_format_option, check_readable, check_writable, date_argument, percentage
 from recnav_rules.policy import Policy
 
 __all__ = ["add_commands"]
 
 EXIT_OK, EXIT_FAIL = 0, 1
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def _jobs(text: str) -> int:
@@ -34,13 +27,7 @@ def _jobs(text: str) -> int:
 
 
 def _percent(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a percentage: {text!r}") from None
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError("--fail-under is a percentage from 0 to 100")
-    return value
+    return percentage(text, "--fail-under is a percentage from 0 to 100")
 
 
 def _mutate(args: argparse.Namespace) -> int:
@@ -132,24 +119,24 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     mutate.add_argument("--policy", action="append", metavar="ID", help="only this policy of the file (repeatable)")
     mutate.add_argument("--jobs", type=_jobs, default=0, help="worker processes (default 0: one per core)")
     mutate.add_argument("--fail-under", type=_percent, metavar="PCT", help="exit 1 when fewer mutants are killed")
-    mutate.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_option(mutate)
     mutate.add_argument("--verbose", action="store_true", help="list killed and invalid mutants too")
     mutate.set_defaults(run=_mutate)
 
     analyse = commands.add_parser("analyse", help="prove every rule can fire; list overlaps (z3 SMT solver)")
     analyse.add_argument("path", metavar="PATH", help="a policy file (every policy in it), a policy id, or FILE#ID")
-    analyse.add_argument("--as-of", type=_date, default=None, help="the decision date assumed (default: today)")
+    analyse.add_argument("--as-of", type=date_argument, default=None, help="the decision date assumed (default: today)")
     analyse.add_argument("--out", metavar="DIR", help="write each counterexample referral as DIR/<policy>--<check>.json")
     analyse.add_argument("--pcn-membership", metavar="FILE.csv", help="PCN membership to merge into the built-in register")
     analyse.add_argument("--param", action="append", metavar="NAME=VALUE", help="set a policy parameter (repeatable)")
-    analyse.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_option(analyse)
     analyse.set_defaults(run=_analyse)
 
     diff = commands.add_parser("diff", help="impact of a policy change on a caseload, and what changed")
     diff.add_argument("old", metavar="OLD", help="the current policy: a file, an id, or FILE#ID")
     diff.add_argument("new", metavar="NEW", help="the proposed policy: a file, an id, or FILE#ID")
     diff.add_argument("--caseload", required=True, metavar="FILE.jsonl", help="one referral's facts per line")
-    diff.add_argument("--as-of", type=_date, default=None, help="decide as of this date (default: today)")
+    diff.add_argument("--as-of", type=date_argument, default=None, help="decide as of this date (default: today)")
     diff.add_argument("--jobs", type=_jobs, default=1, help="worker processes per version (0: one per core)")
     diff.add_argument("--pcn-membership", metavar="FILE.csv", help="PCN membership to merge into the built-in register")
     diff.add_argument("--param", action="append", metavar="NAME=VALUE", help="set a policy parameter (repeatable)")

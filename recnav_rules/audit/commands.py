@@ -14,17 +14,11 @@ from typing import Any
 
 from recnav_rules.audit.log import DecisionLog, LogEntry
 from recnav_rules.audit.store import DecisionLogError
+from recnav_rules.cli import add_format_option, date_argument
 
 __all__ = ["add_commands"]
 
 EXIT_OK, EXIT_FAIL = 0, 1
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def _checkpoint(text: str) -> tuple[int, str]:
@@ -147,7 +141,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
     verify = command("verify", "check the hash chain (exit 1 naming the first broken record)")
     verify.add_argument("--checkpoint", type=_checkpoint, metavar="SEQ:HASH", help="also prove nothing up to this kept checkpoint changed")
-    verify.add_argument("--format", choices=("text", "json"), default="text", help="text for people (default) or json for programs")
+    add_format_option(verify)
     verify.set_defaults(run=_verify)
 
     replay = command("replay", "re-evaluate records from their stored policy source and reference data")
@@ -158,8 +152,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     show.add_argument("--id", metavar="ID", help="one decision, by id")
     show.add_argument("--nhs-number", metavar="N", help="one person's decisions (needs RECNAV_RULES_SUBJECT_KEY); '-' reads it from standard input")
     show.add_argument("--policy", metavar="ID", help="decisions of one policy")
-    show.add_argument("--since", type=_date, metavar="DATE", help="recorded on or after this date (UTC)")
-    show.add_argument("--until", type=_date, metavar="DATE", help="recorded on or before this date (UTC)")
+    show.add_argument("--since", type=date_argument, metavar="DATE", help="recorded on or after this date (UTC)")
+    show.add_argument("--until", type=date_argument, metavar="DATE", help="recorded on or before this date (UTC)")
     show.add_argument("--limit", type=int, default=1000, help="at most this many records (default 1000)")
     show.add_argument("--explain", action="store_true", help="with --id: the decision explained in plain English, made again from the log")
     show.set_defaults(run=_show)
@@ -173,5 +167,5 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     checkpoint.set_defaults(run=_checkpoint_command)
 
     prune = command("prune", "remove records made before a date; verification then starts from the last removed")
-    prune.add_argument("--before", type=_date, required=True, metavar="DATE")
+    prune.add_argument("--before", type=date_argument, required=True, metavar="DATE")
     prune.set_defaults(run=_prune)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recnav_rules.cli import UsageError, add_format_option, check_readable, check_writable, refuse_unless
+from recnav_rules.cli import UsageError, add_format_option, check_readable, check_writable, percentage, refuse_unless
 
 if TYPE_CHECKING:
     from recnav_rules.tools.case_reports import TimedResult
@@ -45,13 +45,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _percent(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a percentage: {text!r}") from None
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"a percentage is between 0 and 100, got {text}")
-    return value
+    return percentage(text, f"a percentage is between 0 and 100, got {text}")
 
 
 def _default_case_paths() -> list[str]:
