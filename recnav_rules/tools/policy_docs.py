@@ -79,6 +79,12 @@ def _derived_text(derived: Derived) -> str:
     return text
 
 
+def _value_text(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
 def _mermaid(policy: CompiledPolicy) -> list[str]:
     lines = ["```mermaid", "flowchart TD", '  start(["Referral facts"]) --> r0']
     for index, rule in enumerate(policy.rules):
@@ -105,7 +111,34 @@ def render_policy(policy: CompiledPolicy) -> str:
     if policy.description:
         out += [_paragraph(policy.description), ""]
     out += ["## Sources", ""]
-    out += [f"- {_code(file)} ({_text(key)})" for key, file in policy.sources.items()]
+    for key, file in policy.sources.items():
+        record = policy.source_records.get(key, {})
+        title = record.get("title")
+        if title:
+            who = f", {_text(record['publisher'])}" if record.get("publisher") else ""
+            when = _text(record.get("date") or "undated")
+            out.append(f"- **{_text(title)}**{who} ({when}); text {_code(file)}, cited as {_code(key)}")
+            if record.get("sha256"):
+                out.append(f"  - sha256 of the text: `{_text(record['sha256'])}`")
+            if record.get("obtained"):
+                out.append(f"  - Where it can be obtained: {_text(record['obtained'])}")
+            if record.get("assumption"):
+                out.append(f"  - **Assumption**: {_text(record['assumption'])}")
+        else:
+            out.append(f"- {_code(file)} ({_text(key)})")
+    if policy.parameter_specs:
+        out += ["", "## Parameters", "", "Set by a deployment (`load_policy(..., parameters=...)`, `--param NAME=VALUE`, or `parameters:` in a case file); values by start date.", ""]
+        out += ["| parameter | type | value in this document | values by date | description |", "|---|---|---|---|---|"]
+        for name, spec in policy.parameter_specs.items():
+            current = policy.parameters.get(name)
+            shown = "not set (required)" if name in policy.unset_parameters else _text(_value_text(current))
+            dated = "; ".join(f"from {_text(day)}: {_text(_value_text(value))}" for day, value in (spec.get("values") or {}).items()) or "—"
+            out.append(
+                f"| {_code(name)} | {_text(spec.get('type', ''))} | {shown} | {dated} | {_text(spec.get('description', ''))} |"
+            )
+    if policy.glossary:
+        out += ["", "## Abbreviations", ""]
+        out += [f"- **{_text(short)}**: {_text(long)}" for short, long in sorted(policy.glossary.items())]
     out += ["", "## How the decision is made", ""]
     out.append(
         "Rules are checked in the order below; the first that holds decides the outcome, and every rule "
