@@ -9,9 +9,9 @@ unknown) with the values they read, the way OPA's ``--explain fails`` shows fail
 from __future__ import annotations
 
 import textwrap
-from typing import Any
 
 from recnav_rules.decision import Decision, Reason
+from recnav_rules.engine.explain import _show  # how the full explanation shows a value read
 
 __all__ = ["LEVELS", "explain_at"]
 
@@ -37,16 +37,6 @@ def _basis(reason: Reason) -> str:
     if reason.assumption is not None:
         return f"Assumption: {reason.assumption}"
     return f'Source: {reason.source}: "{reason.quote}"'
-
-
-def _show(value: Any) -> str:
-    if value is True:
-        return "yes"
-    if value is False:
-        return "no"
-    if isinstance(value, list):
-        return f"{len(value)} record{'s' if len(value) != 1 else ''}"
-    return str(value)
 
 
 def brief(decision: Decision) -> str:
