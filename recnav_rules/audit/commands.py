@@ -23,7 +23,7 @@ EXIT_OK, EXIT_FAIL = 0, 1
 
 def _checkpoint(text: str) -> tuple[int, str]:
     seq, sep, digest = text.partition(":")
-    if not sep or not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+    if not sep or not (seq.isascii() and seq.isdigit()) or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise argparse.ArgumentTypeError("a checkpoint is SEQ:HASH (the seq and 64 hex digits that 'log checkpoint' printed)")
     return int(seq), digest
 

@@ -191,7 +191,7 @@ def _ods_date(text: str, file: str, line: int, column: int, what: str) -> dt.dat
     if not text:
         return None
     try:
-        if len(text) != 8 or not text.isdigit():
+        if len(text) != 8 or not (text.isascii() and text.isdigit()):
             raise ValueError(text)
         return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
     except ValueError:

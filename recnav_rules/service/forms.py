@@ -94,7 +94,7 @@ def read_form(pairs: Iterable[tuple[str, str]], facts: Iterable[FactView], *, fr
             out[fact.name] = _scalar(fact.type, text)
         elif len(parts) == 2 and parts[1] == "none" and fact.fields:
             none_lists.add(fact.name)
-        elif len(parts) == 3 and fact.fields and parts[1].isdigit():
+        elif len(parts) == 3 and fact.fields and parts[1].isascii() and parts[1].isdigit():
             kinds = {f.name: f.type for f in fact.fields}
             if parts[2] in kinds and int(parts[1]) < MAX_ROWS:
                 records.setdefault(fact.name, {}).setdefault(int(parts[1]), {})[parts[2]] = _scalar(kinds[parts[2]], text)
@@ -115,7 +115,7 @@ def read_form(pairs: Iterable[tuple[str, str]], facts: Iterable[FactView], *, fr
         elif fact.name in none_lists:
             out[fact.name] = []
         asked = raw.get(f"rows.{fact.name}", "")
-        wanted = int(asked) if asked.isdigit() else 0
+        wanted = int(asked) if asked.isascii() and asked.isdigit() else 0
         rows[fact.name] = min(MAX_ROWS, max(MIN_ROWS, wanted, (order[-1] + 2) if order else 0))
     as_of = raw.get("as_of")
     parameters = {name[2:]: text for name, text in raw.items() if name.startswith("p.") and len(name) > 2}
