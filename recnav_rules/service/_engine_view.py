@@ -221,22 +221,23 @@ def policy_view(policy: Policy) -> PolicyView:
     """What the explorer and ``GET /v1/policies/{id}`` show of a policy."""
     compiled = policy.compiled
     facts = []
-    for name, fact in compiled.facts.items():
+    for name, info in policy.facts.items():
+        fact = compiled.facts[name]
         spec = fact.spec
         if fact.default_as_of:
             default: str | None = "the as-of date"
-        elif fact.has_default:
+        elif info.has_default:
             default = repr(fact.default)
         else:
             default = None
         facts.append(
             FactView(
-                name=name,
-                type=spec.type,
+                name=info.name,
+                type=info.type,
                 type_text=describe_type(spec),
-                description=fact.description,
-                values=tuple(spec.values),
-                personal=fact.personal,
+                description=info.description,
+                values=tuple(info.values),
+                personal=info.personal,
                 default_text=default,
                 minimum=spec.minimum,
                 maximum=spec.maximum,
