@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import z3  # type: ignore[import-untyped]
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import recnav_rules
 from recnav_rules.assurance._engine import trace_values
 from recnav_rules.assurance.analyse import Model, _Decision, analyse_policy, equivalent
 from recnav_rules.cli import main
 from tests.strategies import partial_referrals
+from tests.test_assurance_mutate import PLANTED_FACTS
 from tests.test_language import MINIMAL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,21 +158,8 @@ def test_model_agrees_with_the_engine_on_hiu_referrals(pair: tuple[dict[str, obj
     _agrees(recnav_rules.load_policy("bnssg-hiu-pilot"), partial, AS_OF)
 
 
-_PLANTED_FACTS = st.fixed_dictionaries(
-    {},
-    optional={
-        "age": st.integers(0, 130),
-        "lives_in_area": st.booleans(),
-        "consent": st.booleans(),
-        "unsafe_at_home": st.booleans(),
-        "carer_request": st.booleans(),
-        "need": st.sampled_from(["low", "moderate", "high"]),
-    },
-)
-
-
 @settings(max_examples=60, deadline=None)
-@given(_PLANTED_FACTS)
+@given(PLANTED_FACTS)
 def test_model_agrees_with_the_engine_on_the_planted_policy(facts: dict[str, object]) -> None:
     _agrees(recnav_rules.load_policy(PLANTED), facts, AS_OF)
 
