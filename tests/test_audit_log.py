@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import recnav_rules
-from recnav_rules.audit import DecisionLog, DecisionLogError
+from recnav_rules.audit import DecisionLog, DecisionLogError, VerifyResult
 from recnav_rules.audit.chain import GENESIS, parse_header, record_hash, record_text
 from recnav_rules.audit.record import index_of_body
 from tests.conftest import AS_OF, BASELINE
@@ -56,6 +56,15 @@ def record_some(log: DecisionLog, policy: recnav_rules.Policy, count: int, facts
 
 def db(log: DecisionLog) -> sqlite3.Connection:
     return sqlite3.connect(log.location, isolation_level=None)
+
+
+def verify_after(log: DecisionLog, policy: recnav_rules.Policy, count: int, *statements: str) -> VerifyResult:
+    """Record ``count`` decisions, change the file behind the log's back with ``statements``, verify."""
+    record_some(log, policy, count)
+    with db(log) as conn:
+        for statement in statements:
+            conn.execute(statement)
+    return log.verify()
 
 
 # --- what is kept ---------------------------------------------------------------------------------
@@ -162,37 +171,30 @@ def test_editing_and_rehashing_a_record_is_found_at_that_record(log: DecisionLog
 
 
 def test_editing_a_lookup_column_is_found(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
-    record_some(log, hiu, 3)
-    with db(log) as conn:
-        conn.execute("UPDATE records SET policy_id = 'somerset-waiting-list' WHERE seq = 2")
-    result = log.verify()
+    result = verify_after(log, hiu, 3, "UPDATE records SET policy_id = 'somerset-waiting-list' WHERE seq = 2")
     assert (result.ok, result.how, result.first_bad_seq) == (False, "edited", 2)
 
 
 def test_deleting_a_record_is_found(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
-    record_some(log, hiu, 6)
-    with db(log) as conn:
-        conn.execute("DELETE FROM records WHERE seq = 3")
-    result = log.verify()
+    result = verify_after(log, hiu, 6, "DELETE FROM records WHERE seq = 3")
     assert (result.ok, result.how, result.first_bad_seq) == (False, "deleted", 3)
     assert "record 3 deleted" in result.message
 
 
 def test_deleting_the_last_record_is_found(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
-    record_some(log, hiu, 4)
-    with db(log) as conn:
-        conn.execute("DELETE FROM records WHERE seq = 4")
-    result = log.verify()
+    result = verify_after(log, hiu, 4, "DELETE FROM records WHERE seq = 4")
     assert (result.ok, result.how, result.first_bad_seq) == (False, "deleted", 4)
 
 
 def test_reordering_records_is_found(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
-    record_some(log, hiu, 6)
-    with db(log) as conn:
-        conn.execute("UPDATE records SET seq = -1 WHERE seq = 2")
-        conn.execute("UPDATE records SET seq = 2 WHERE seq = 3")
-        conn.execute("UPDATE records SET seq = 3 WHERE seq = -1")
-    result = log.verify()
+    result = verify_after(
+        log,
+        hiu,
+        6,
+        "UPDATE records SET seq = -1 WHERE seq = 2",
+        "UPDATE records SET seq = 2 WHERE seq = 3",
+        "UPDATE records SET seq = 3 WHERE seq = -1",
+    )
     assert (result.ok, result.how, result.first_bad_seq) == (False, "reordered", 2)
 
 
