@@ -50,6 +50,7 @@ from types import FrameType
 from typing import Any, BinaryIO, TextIO, TypeVar
 
 from recnav_rules.decision import Decision
+from recnav_rules.engine.dates import today_in_london
 from recnav_rules.errors import FactValidationError, PolicyError
 from recnav_rules.facts_input import DuplicateKeyError, loads_json
 from recnav_rules.policy import Policy
@@ -482,6 +483,8 @@ class _Counts:
     blank: int = 0
     decisions: int = 0
     errors: int = 0
+    read: int = 0
+    """Bytes of input read so far (for the progress bar)."""
     started: float = field(default_factory=time.monotonic)
 
     def summary(self) -> str:
@@ -493,9 +496,10 @@ def _read_lines(stream: BinaryIO, counts: _Counts, source: str) -> Iterator[tupl
     try:
         while raw := stream.readline(MAX_LINE_BYTES + 1):
             counts.lines += 1
+            counts.read += len(raw)
             if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
                 while (rest := stream.readline(_SKIP_BLOCK)) and not rest.endswith(b"\n"):
-                    pass
+                    counts.read += len(rest)
                 yield counts.lines, _Rejected(f"line longer than {MAX_LINE_BYTES} bytes", "too-long")
             elif raw.isspace():
                 counts.blank += 1
@@ -604,10 +608,22 @@ class _Output:
             pass
 
 
-def _progress(counts: _Counts, final: bool = False) -> None:
+def _progress_bar(stream: BinaryIO) -> Any:
+    """A tqdm progress bar on standard error over the input's bytes (its size, when it is a
+    file; a running count for a pipe)."""
+    from tqdm import tqdm
+
+    try:
+        size: int | None = os.fstat(stream.fileno()).st_size or None
+    except (OSError, ValueError, AttributeError):
+        size = None
+    return tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc="reading", file=sys.stderr, mininterval=0.5, leave=True)
+
+
+def _progress(bar: Any, counts: _Counts) -> None:
     elapsed = max(time.monotonic() - counts.started, 1e-9)
-    sys.stderr.write(f"\r{counts.lines:,} lines, {counts.lines / elapsed:,.0f}/s" + ("\n" if final else ""))
-    sys.stderr.flush()
+    bar.set_postfix_str(f"{counts.lines:,} lines, {counts.lines / elapsed:,.0f}/s", refresh=False)
+    bar.update(counts.read - bar.n)
 
 
 class _Terminated(BaseException):
@@ -651,7 +667,7 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
     if args.jobs < 0:
         raise PolicyError.at("<arguments>", None, None, "usage", f"--jobs must be 0 (one per core) or more, got {args.jobs}")
     jobs = _check_jobs(args.jobs, DEFAULT_CHUNK_SIZE)
-    as_of: dt.date = args.as_of if args.as_of is not None else dt.date.today()
+    as_of: dt.date = args.as_of if args.as_of is not None else today_in_london()
     to_stdout = args.out in (None, "-")
     errors_path: str | None = args.errors or (None if to_stdout else f"{args.out}.errors.jsonl")
     files = {name: path for name, path in (("--out", args.out), ("--errors", errors_path)) if path not in (None, "-")}
@@ -672,8 +688,7 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
         errors = outputs["--errors"].handle if "--errors" in outputs else sys.stderr
         if in_main_thread:
             previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
-        show = sys.stderr.isatty() and errors is not sys.stderr
-        next_tick = counts.started + 0.5
+        bar = _progress_bar(stream) if sys.stderr.isatty() and errors is not sys.stderr else None
         log = _open_log(args)
         results = _run(
             policy, _read_lines(stream, counts, args.batch), local=_decide_lines, remote=_worker_lines,
@@ -694,9 +709,8 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
                     counts.decisions += 1
                     out.write(text + "\n")
                 done += 1
-                if show and done % 1000 == 0 and time.monotonic() >= next_tick:
-                    _progress(counts)
-                    next_tick = time.monotonic() + 0.5
+                if bar is not None and done % 1000 == 0:
+                    _progress(bar, counts)
             for name in ("--errors", "--out"):
                 if name in outputs:
                     outputs.pop(name).commit()
@@ -709,8 +723,9 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
             return 1
         finally:
             results.close()  # stops the workers at once if writing failed
-        if show:
-            _progress(counts, final=True)
+        if bar is not None:
+            _progress(bar, counts)
+            bar.close()
         sys.stderr.write(counts.summary() + "\n")
         if getattr(args, "fail_on_error", False) and counts.errors:
             return 1

@@ -300,14 +300,16 @@ def test_batch_rejects_negative_jobs(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "--jobs" in capsys.readouterr().err
 
 
-def test_progress_counter_only_on_a_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_progress_bar_only_on_a_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     source = tmp_path / "in.jsonl"
-    source.write_text(json.dumps(BASELINE) + "\n", encoding="utf-8")
+    line = json.dumps(BASELINE) + "\n"
+    source.write_text(line * 2500, encoding="utf-8")
     out = tmp_path / "out.jsonl"
     assert main([*BATCH, str(source), "--out", str(out)]) == 0
     assert "\r" not in capsys.readouterr().err
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert main([*BATCH, str(source), "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert err.startswith("\r1 lines, ") and "/s\n" in err
-    assert err.splitlines()[-1] == "lines in: 1, decisions: 1, errors: 0, blank: 0"
+    final = err.split("\r")[-1]
+    assert final.startswith("reading: 100%") and "2,500 lines" in final  # tqdm's bar over the input's bytes
+    assert err.splitlines()[-1] == "lines in: 2500, decisions: 2500, errors: 0, blank: 0"
