@@ -8,7 +8,9 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import recnav_rules
 from recnav_rules.audit import DecisionLog
@@ -25,6 +27,16 @@ def _writer(path: str, count: int, tag: int) -> None:
             log.record(policy.evaluate(facts, as_of=AS_OF), policy=policy, facts=facts)
 
 
+def run_in_processes(target: Callable[..., None], calls: Sequence[tuple[Any, ...]]) -> None:
+    """Run ``target`` in a forked process for each tuple of arguments, at once; each must exit 0."""
+    workers = [_fork.Process(target=target, args=args) for args in calls]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=600)
+        assert worker.exitcode == 0
+
+
 def _endless_writer(path: str) -> None:
     _writer(path, 10**9, 0)
 
@@ -32,12 +44,7 @@ def _endless_writer(path: str) -> None:
 def test_four_processes_writing_1000_decisions_each_keep_one_chain(tmp_path: Path) -> None:
     path = str(tmp_path / "shared.sqlite")
     DecisionLog(path).close()
-    workers = [_fork.Process(target=_writer, args=(path, 1000, tag)) for tag in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=600)
-        assert worker.exitcode == 0
+    run_in_processes(_writer, [(path, 1000, tag) for tag in range(4)])
     with DecisionLog(path, create=False) as log:
         result = log.verify()
         assert result.ok, result.message

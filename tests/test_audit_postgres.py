@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -14,11 +13,10 @@ from recnav_rules.audit import DecisionLog, DecisionLogError
 from tests.components import require
 from tests.conftest import AS_OF, BASELINE
 from tests.postgres_server import PostgresServer, unavailable_reason
+from tests.test_audit_concurrency import run_in_processes
 
 SECRET = b"postgres-test-secret"
 NHS = "9434765919"
-
-_fork = multiprocessing.get_context("fork")
 
 
 @pytest.fixture(scope="module")
@@ -88,12 +86,7 @@ def _writer(url: str, count: int) -> None:
 
 def test_concurrent_processes_keep_one_chain(url: str) -> None:
     DecisionLog(url).close()
-    workers = [_fork.Process(target=_writer, args=(url, 150)) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=600)
-        assert worker.exitcode == 0
+    run_in_processes(_writer, [(url, 150)] * 4)
     with DecisionLog(url, create=False) as log:
         result = log.verify()
         assert result.ok and result.records == 600, result.message
