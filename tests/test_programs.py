@@ -508,3 +508,24 @@ def test_an_accept_cannot_rest_on_whether_a_fact_was_given(tmp_path: Path) -> No
     path.write_text(routed, encoding="utf-8")
     policy = recnav_rules.load_policy(path)  # a reject may rest on it
     assert policy.evaluate({"age": 40, "member": True}, as_of=AS_OF).reasons[0].rule_id == "child"
+
+
+def long_chain(levels: int) -> str:
+    criteria = ["      c0: {description: base, when: {fact: a, eq: true}}"]
+    criteria += [f"      c{n}: {{description: level, when: {{criterion: c{n - 1}}}}}" for n in range(1, levels)]
+    text = chain_policy(2)
+    head, rules = text.split("    rules:")
+    body = head.split("    criteria:\n")[1]
+    rules = rules.replace("{criterion: c1}", f"{{criterion: c{levels - 1}}}")
+    return head.replace(body, "\n".join(criteria) + "\n") + "    rules:" + rules
+
+
+@pytest.mark.parametrize("engine", ["native", "interpreter"])
+def test_a_chain_of_3000_criteria_loads_and_decides(tmp_path: Path, engine: str) -> None:
+    path = tmp_path / "chain.yaml"
+    path.write_text(long_chain(3000), encoding="utf-8")
+    policy = recnav_rules.load_policy(path)
+    assert policy.evaluate({"a": True}, as_of=AS_OF, engine=engine).outcome is Outcome.ACCEPT  # type: ignore[arg-type]
+    unknown = policy.evaluate({}, as_of=AS_OF, engine=engine)  # type: ignore[arg-type]
+    assert not unknown.complete and unknown.missing_facts == ["a"]
+    assert len(unknown.trace) == 3001

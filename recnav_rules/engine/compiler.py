@@ -8,7 +8,7 @@ every check never compiles.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -347,24 +347,34 @@ class _PolicyCompiler:
         return tuple(built)
 
     def topological(self, nodes: Mapping[str, Node]) -> list[str]:
+        """Criteria in dependency order; a cycle is an error naming it. Iterative (an explicit
+        stack), so a chain of any length is fine."""
         order: list[str] = []
-        state: dict[str, int] = {}
-
-        def visit(name: str, chain: list[str]) -> None:
-            if state.get(name) == 2 or name not in nodes:
-                return
-            if state.get(name) == 1:
-                cycle = " -> ".join([*chain[chain.index(name):], name])
-                self.err(("criteria", name), "cycle", f"criteria refer to each other in a cycle: {cycle}", at_key=True)
-                return
-            state[name] = 1
-            for ref in conditions.referenced_criteria(nodes[name]):
-                visit(ref, [*chain, name])
-            state[name] = 2
-            order.append(name)
-
-        for name in nodes:
-            visit(name, [])
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
+        for root in nodes:
+            if state.get(root):
+                continue
+            path: list[str] = [root]
+            pending: list[Iterator[str]] = [iter(conditions.referenced_criteria(nodes[root]))]
+            state[root] = 1
+            while pending:
+                name = next(pending[-1], None)
+                if name is None:
+                    pending.pop()
+                    done = path.pop()
+                    state[done] = 2
+                    order.append(done)
+                    continue
+                if name not in nodes or state.get(name) == 2:
+                    continue
+                if state.get(name) == 1:
+                    loop = [*path[path.index(name):], name]
+                    cycle = " -> ".join(loop if len(loop) <= 12 else [*loop[:6], f"... ({len(loop) - 11} more)", *loop[-5:]])
+                    self.err(("criteria", name), "cycle", f"criteria refer to each other in a cycle: {cycle}", at_key=True)
+                    continue
+                state[name] = 1
+                path.append(name)
+                pending.append(iter(conditions.referenced_criteria(nodes[name])))
         return order
 
     def compile_rules(self, raw: list[Any], refs: Mapping[str, RefType], criteria: tuple[Criterion, ...]) -> tuple[Rule, ...]:

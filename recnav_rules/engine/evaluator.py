@@ -321,6 +321,9 @@ class Evaluator:
         found: dict[tuple[str, ...], None] = {}
         groups_of = self.unknown_groups(env)
         memo: dict[str, frozenset[tuple[str, ...]]] = {}
+        for criterion in self.policy.criteria:  # dependency order: a chain of any length, no deep recursion
+            if env[("c", criterion.id)] is None:
+                memo[criterion.id] = conditions.missing_inputs(criterion.node, env, self._criteria_nodes, groups_of, memo)
         for rule in rules:
             for group in conditions.missing_inputs(rule.node, env, self._criteria_nodes, groups_of, memo):
                 found.setdefault(group, None)
