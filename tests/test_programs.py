@@ -529,3 +529,26 @@ def test_a_chain_of_3000_criteria_loads_and_decides(tmp_path: Path, engine: str)
     unknown = policy.evaluate({}, as_of=AS_OF, engine=engine)  # type: ignore[arg-type]
     assert not unknown.complete and unknown.missing_facts == ["a"]
     assert len(unknown.trace) == 3001
+
+
+def _patterns(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        found = [value["pattern"]] if isinstance(value.get("pattern"), str) else []
+        return found + [p for item in value.values() for p in _patterns(item)]
+    if isinstance(value, list):
+        return [p for item in value for p in _patterns(item)]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("schema", "good"),
+    [("cases.schema.json", "2026-11-20"), ("services.schema.json", "own-gp-practice"), ("fhir-mapping.schema.json", "Patient")],
+)
+def test_anchored_schema_patterns_refuse_a_trailing_newline(schema: str, good: str) -> None:
+    """JSON Schema patterns are searched with Python's ``re``, where ``$`` also matches before a
+    final newline: every anchored pattern that accepts a value refuses it with a newline added."""
+    patterns = _patterns(json.loads((Path(__file__).parents[1] / "schemas" / schema).read_text(encoding="utf-8")))
+    matching = [p for p in patterns if re.search(p, good)]
+    assert matching, schema
+    for pattern in matching:
+        assert not re.search(pattern, good + "\n"), (schema, pattern)
