@@ -458,7 +458,7 @@ def evaluate_many(
     ``PolicyError`` (when iterated) if workers cannot load the policy from its file.
     """
     jobs = _check_jobs(jobs, chunk_size)
-    day = as_of if as_of is not None else dt.date.today()
+    day = as_of if as_of is not None else today_in_london()
     numbered = enumerate(facts, start=1)
     if log is not None:  # a DecisionLog: each decision is recorded, in input order, in this process
         from recnav_rules.audit.batching import logged_in_order

@@ -110,10 +110,12 @@ def check_writable(path: str, *, folder: bool = False) -> None:
 
 def date_argument(text: str) -> dt.date:
     """An option's ``YYYY-MM-DD`` date (``type=date_argument``)."""
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+    from recnav_rules.engine.dates import read_date
+
+    day = read_date(text)
+    if day is None:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}")
+    return day
 
 
 def percentage(text: str, out_of_range: str) -> float:

@@ -26,6 +26,7 @@ except ModuleNotFoundError as missing:  # pragma: no cover - depends on the inst
     raise ImportError("recnav_rules.spark needs the 'spark' extra: pip install 'recnav-rules[spark]'") from missing
 
 from recnav_rules.decision import Decision
+from recnav_rules.engine.dates import read_date
 from recnav_rules.errors import FactProblem, FactValidationError
 from recnav_rules.policies.registry import load_policy
 from recnav_rules.policy import Policy
@@ -208,10 +209,10 @@ def _as_of(value: dt.date | str) -> dt.date:
         return value.date()
     if isinstance(value, dt.date):
         return value
-    try:
-        return dt.date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise FactValidationError([FactProblem("as_of", f"expected a date (YYYY-MM-DD), got {value!r}")]) from None
+    day = read_date(value)
+    if day is None:
+        raise FactValidationError([FactProblem("as_of", "expected a date (YYYY-MM-DD)", None, "bad-date")])
+    return day
 
 
 def evaluate_dataframe(

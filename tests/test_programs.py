@@ -552,3 +552,14 @@ def test_anchored_schema_patterns_refuse_a_trailing_newline(schema: str, good: s
     assert matching, schema
     for pattern in matching:
         assert not re.search(pattern, good + "\n"), (schema, pattern)
+
+
+def test_the_command_line_reads_as_of_with_the_one_date_reader(capsys: pytest.CaptureFixture[str]) -> None:
+    from recnav_rules.cli import main
+
+    example = str(Path(__file__).parents[1] / "examples" / "hiu-referral.json")
+    with pytest.raises(SystemExit) as stopped:
+        main(["evaluate", "--policy", "bnssg-hiu-pilot", "--as-of", "2026W475", example])
+    assert stopped.value.code == 2
+    assert "not a date (YYYY-MM-DD)" in capsys.readouterr().err
+    assert main(["evaluate", "--policy", "bnssg-hiu-pilot", "--as-of", "2026-11-20", example]) == 0

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 from typing import Any
 
 from recnav_rules.cli import UsageError, add_format_option, check_readable, check_writable, date_argument, percentage
+from recnav_rules.engine.dates import today_in_london
 from recnav_rules.policy import Policy
 
 __all__ = ["add_commands"]
@@ -88,7 +88,7 @@ def _analyse(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         check_writable(args.out, folder=True)
-    as_of = args.as_of or dt.date.today()
+    as_of = args.as_of or today_in_london()
     analyses = [analyse_policy(policy, as_of, out=args.out) for policy in _policies(args.path, args)]
     if args.format == "json":
         sys.stdout.write(json.dumps([a.to_dict() for a in analyses], indent=2) + "\n")
@@ -102,7 +102,7 @@ def _diff(args: argparse.Namespace) -> int:
 
     check_readable(args.caseload)
     old, new = _load(args.old, args), _load(args.new, args)
-    report = impact(old, new, args.caseload, as_of=args.as_of or dt.date.today(), jobs=args.jobs)
+    report = impact(old, new, args.caseload, as_of=args.as_of or today_in_london(), jobs=args.jobs)
     if args.format == "json":
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     elif args.format == "markdown":

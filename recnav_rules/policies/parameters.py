@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from recnav_rules.engine.dates import read_date, today_in_london
 from recnav_rules.engine.source import LocatedDocument, PathKey
 from recnav_rules.errors import PolicyError, PolicyProblem, closest
 
@@ -64,9 +65,7 @@ def _type_error(spec: Mapping[str, Any], value: Any) -> str | None:
         if not isinstance(value, str):
             return f"expected a {kind}, got {type(value).__name__}"
         if kind == "date":
-            try:
-                dt.date.fromisoformat(value)
-            except ValueError:
+            if read_date(value) is None:
                 return f"{value!r} is not a date (YYYY-MM-DD)"
         pattern = spec.get("pattern")
         if kind == "string" and pattern and not re.fullmatch(pattern, value):
@@ -175,7 +174,7 @@ def resolve_document(
     policies = doc.data.get("policies") if isinstance(doc.data, Mapping) else None
     if not isinstance(policies, list):
         return doc, {}
-    day = on or dt.date.today()
+    day = on or today_in_london()
     given = given or {}
     data = _copy(doc.data)
     problems: list[PolicyProblem] = []

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from recnav_rules import FactProblem, FactValidationError
+from recnav_rules.engine.dates import read_date, today_in_london
 from recnav_rules.service import _engine_view
 from recnav_rules.service._json import dumps, loads
 from recnav_rules.service.problems import fact_problems, problem_body
@@ -185,9 +186,8 @@ async def batch(request: Request) -> Response:
     except FactValidationError as exc:
         raise _bad_facts(exc) from None
     as_of_text = request.query_params.get("as_of")
-    try:
-        as_of = dt.date.fromisoformat(as_of_text) if as_of_text else dt.date.today()
-    except ValueError:
+    as_of = read_date(as_of_text) if as_of_text else today_in_london()
+    if as_of is None:
         raise ApiProblem(422, "bad-facts", "as_of must be a date (YYYY-MM-DD)", [FactProblem("as_of", "expected a date (YYYY-MM-DD)", code="bad-date").to_dict()]) from None
     config = request.app.state.config
 

@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from recnav_rules import Decision, FactValidationError, Policy
+from recnav_rules.engine.dates import today_in_london
 from recnav_rules.service import _engine_view, forms
 from recnav_rules.service.flowchart import flowchart_svg
 from recnav_rules.service.store import PolicyStore
@@ -78,7 +79,7 @@ def _try_page(request: Request, policy: Policy, form: forms.ReadForm | None, *, 
     return _page(
         request, "try.html", status,
         view=view, form=form, values=forms.values_for(form), decision=decision, problems=problems,
-        errors=dict(problems[::-1]), share=share, today=dt.date.today().isoformat(),
+        errors=dict(problems[::-1]), share=share, today=today_in_london().isoformat(),
         rows=form.rows if form is not None else {}, min_rows=forms.MIN_ROWS,
     )
 
