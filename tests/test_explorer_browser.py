@@ -92,12 +92,33 @@ def shot(driver: object, name: str) -> Path:
 def click_and_wait(driver: object, element: object) -> None:
     """Click something that loads a new page, and wait until the old page is gone."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
 
     page = driver.find_element(By.TAG_NAME, "html")  # type: ignore[attr-defined]
     element.click()  # type: ignore[attr-defined]
-    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(page))  # type: ignore[arg-type]
+    wait_until_gone(driver, page)
+
+
+def wait_until_gone(driver: object, page: object) -> None:
+    """Wait until ``page`` (the old document's root) is gone and the new document has loaded.
+
+    While Chrome swaps documents, asking about the old node can fail with an inspector error
+    ("Node with given id does not belong to the document") rather than a stale-element error:
+    both mean the old page is gone.
+    """
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def gone(_: object) -> bool:
+        try:
+            page.is_enabled()  # type: ignore[attr-defined]
+        except WebDriverException:
+            return True
+        return False
+
+    WebDriverWait(driver, 60).until(gone)  # type: ignore[arg-type]
+    WebDriverWait(driver, 60, ignored_exceptions=(WebDriverException,)).until(  # type: ignore[arg-type]
+        lambda d: d.execute_script("return document.readyState") == "complete"  # type: ignore[attr-defined]
+    )
 
 
 def fill(driver: object, values: dict[str, str]) -> None:
@@ -245,10 +266,7 @@ def test_the_form_works_from_the_keyboard(browser: object, base_url: str) -> Non
     field.clear()
     page = browser.find_element(By.TAG_NAME, "html")  # type: ignore[attr-defined]
     field.send_keys("2026-11-20", Keys.ENTER)  # Enter submits the form as "Decide"
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    WebDriverWait(browser, 60).until(expected_conditions.staleness_of(page))  # type: ignore[arg-type]
+    wait_until_gone(browser, page)
     assert browser.find_element(By.ID, "outcome").text in {"ACCEPT", "REJECT", "SIGNPOST"}  # type: ignore[attr-defined]
     labels = {e.get_attribute("for") for e in browser.find_elements(By.CSS_SELECTOR, "form.referral label")}  # type: ignore[attr-defined]
     inputs = {e.get_attribute("id") for e in browser.find_elements(By.CSS_SELECTOR, "form.referral input:not([type=hidden]), form.referral select")}  # type: ignore[attr-defined]
