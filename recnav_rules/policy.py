@@ -47,10 +47,13 @@ class Policy:
     'signpost'
     """
 
-    __slots__ = ("_compiled", "_durable", "_interpreter", "_native")
+    __slots__ = ("_compiled", "_durable", "_interpreter", "_native", "_periods")
 
     def __init__(self, compiled: CompiledPolicy) -> None:
         self._compiled = compiled
+        self._periods: tuple[tuple[dt.date, Policy | None], ...] = tuple(
+            (start, Policy(variant) if variant is not None else None) for start, variant in compiled.periods
+        )
         self._interpreter = Evaluator(compiled, __version__)
         self._native = NativeEngine(self._interpreter)
         self._durable: Any = None
@@ -118,6 +121,10 @@ class Policy:
         carries its ``decision_id``. Raises ``FactValidationError`` naming every bad field.
         """
         day = _as_of(as_of)
+        if self._periods:
+            in_force = self._in_force(day)
+            if in_force is not self:
+                return in_force.evaluate(facts, as_of=day, engine=engine, log=log)
         if engine == "native":
             decision = self._native.evaluate(facts, day)
         elif engine == "interpreter":
@@ -133,6 +140,22 @@ class Policy:
         if log is not None:
             decision = log.record(decision, policy=self, facts=facts)
         return decision
+
+    def _in_force(self, day: dt.date) -> Policy:
+        """This policy, or the one compiled with the parameter values in force on ``day``."""
+        chosen: Policy | None = None
+        for start, variant in self._periods:
+            if start > day:
+                break
+            chosen = variant
+        if chosen is None:
+            return self
+        if chosen.compiled.unset_parameters:
+            missing = ", ".join(chosen.compiled.unset_parameters)
+            raise FactValidationError(
+                [FactProblem("as_of", f"policy parameters have no value on {day.isoformat()}: {missing}", None, "no-parameter-value")]
+            )
+        return chosen
 
     def program_source(self) -> str:
         """The generated program's Python source, for reviewers (values appear as ``K[i]``)."""

@@ -563,3 +563,45 @@ def test_the_command_line_reads_as_of_with_the_one_date_reader(capsys: pytest.Ca
     assert stopped.value.code == 2
     assert "not a date (YYYY-MM-DD)" in capsys.readouterr().err
     assert main(["evaluate", "--policy", "bnssg-hiu-pilot", "--as-of", "2026-11-20", example]) == 0
+
+
+DATED = """\
+policies:
+  - id: dated
+    version: 1.0.0
+    title: A dated age limit
+    effective: {from: "2026-01-01"}
+    sources:
+      doc: {file: doc.txt, title: A document}
+    parameters:
+      adult_age:
+        type: integer
+        description: The age from which a person is an adult.
+        values: {"2026-01-01": 18, "2030-04-01": 16}
+    facts:
+      age: {type: integer, minimum: 0, maximum: 130, description: Age in years.}
+    rules:
+      - id: child
+        when: {fact: age, lt: {param: adult_age}}
+        outcome: reject
+        reason: Too young.
+        assumption: Test.
+    otherwise: {outcome: accept, reason: An adult., assumption: Test.}
+    incomplete: {outcome: reject, reason: Unknown., assumption: Test.}
+"""
+
+
+@pytest.mark.parametrize("engine", ["native", "interpreter"])
+def test_dated_parameters_take_the_value_in_force_on_the_as_of_date(tmp_path: Path, engine: str) -> None:
+    path = tmp_path / "dated.yaml"
+    path.write_text(DATED, encoding="utf-8")
+    policy = recnav_rules.load_policy(path)
+    before = policy.evaluate({"age": 17}, as_of=dt.date(2030, 3, 31), engine=engine)  # type: ignore[arg-type]
+    after = policy.evaluate({"age": 17}, as_of=dt.date(2030, 4, 1), engine=engine)  # type: ignore[arg-type]
+    assert (before.outcome, before.parameters["adult_age"]) == (Outcome.REJECT, 18)
+    assert (after.outcome, after.parameters["adult_age"]) == (Outcome.ACCEPT, 16)
+    assert before.policy_digest != after.policy_digest  # each decision names the policy as in force
+    copied = pickle.loads(pickle.dumps(policy))
+    assert copied.evaluate({"age": 17}, as_of=dt.date(2031, 1, 1)).outcome is Outcome.ACCEPT
+    fixed = recnav_rules.load_policy(path, parameters={"adult_age": 18})  # a value set by the deployment holds throughout
+    assert fixed.evaluate({"age": 17}, as_of=dt.date(2031, 1, 1)).outcome is Outcome.REJECT

@@ -104,8 +104,9 @@ def compile_policy_data(
 
         services, _ = _services()
         doc = LocatedDocument(file or os.path.join(folder, "mutant.yaml"), {"policies": [dict(policy)]})
-        extra = {"parameters": dict(parameters)} if parameters else {}
-        compiled = compile_document(doc, services=services, reference=_reference(register), **extra)
+        compiled = compile_document(
+            doc, services=services, reference=_reference(register), parameters=dict(parameters) if parameters else None
+        )
     except (ImportError, TypeError, AttributeError):
         return _compile_through_file(policy, folder, register, parameters)
     if len(compiled) != 1:

@@ -8,6 +8,7 @@ every check never compiles.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
@@ -38,7 +39,7 @@ from recnav_rules.engine.model import (
 from recnav_rules.engine.schema_check import jsonable, schema_problems
 from recnav_rules.engine.source import LocatedDocument, PathKey
 from recnav_rules.errors import FactProblem, PolicyError, PolicyProblem, closest
-from recnav_rules.policies.parameters import record_parameters, resolve_document
+from recnav_rules.policies.parameters import dated_value, record_parameters, resolve_document
 from recnav_rules.policies.sources import source_records
 
 __all__ = ["ServiceLookup", "compile_document"]
@@ -529,13 +530,20 @@ def compile_document(
     services: ServiceLookup | None = None,
     reference: Mapping[str, Any] | None = None,
     parameters: Mapping[str, Any] | None = None,
+    on: dt.date | None = None,
+    periods: bool = True,
 ) -> list[CompiledPolicy]:
     """Compile every policy in a located document, or raise one PolicyError listing all problems.
 
     ``parameters`` set the policies' declared parameters (see ``policies/parameters.py``);
-    every ``{param: NAME}`` is replaced by its value before the schema check.
+    every ``{param: NAME}`` is replaced by its value before the schema check. Parameters that
+    are not set take the value in force on ``on`` (default: today in London); where a dated
+    value changes after the policy takes effect, the policy as in force in each later period is
+    compiled too (``CompiledPolicy.periods``), so a decision uses the values in force on its
+    own as-of date.
     """
-    doc, resolved = resolve_document(doc, parameters)
+    original = doc
+    doc, resolved = resolve_document(doc, parameters, on)
     problems = schema_problems(doc, schema("policy.schema.json"))
     if problems:
         raise PolicyError(problems)
@@ -559,4 +567,52 @@ def compile_document(
             compiled.append(policy)
     if problems:
         raise PolicyError(problems)
+    if periods:
+        compiled = [
+            _with_periods(policy, original, services=services, reference=reference, parameters=parameters)
+            for policy in compiled
+        ]
     return compiled
+
+
+def _with_periods(
+    policy: CompiledPolicy,
+    doc: LocatedDocument,
+    *,
+    services: ServiceLookup | None,
+    reference: Mapping[str, Any] | None,
+    parameters: Mapping[str, Any] | None,
+) -> CompiledPolicy:
+    """The policy with the periods in which its dated parameter values differ from its own."""
+    given = parameters or {}
+    starts: set[dt.date] = set()
+    for name, spec in policy.parameter_specs.items():
+        if name in given:
+            continue
+        for start in (spec.get("values") or {}):
+            day = start if isinstance(start, dt.date) else parse_date(str(start))
+            if day is not None:
+                starts.add(day)
+    opening = policy.effective_from or (min(starts) if starts else dt.date.min)
+    later = {d for d in starts if d > opening}
+    if not later:
+        return policy  # one set of values for the policy's whole life
+    candidates = sorted({opening} | later)
+    found: list[tuple[dt.date, CompiledPolicy | None]] = []
+    for start in candidates:
+        values = {
+            name: value
+            for name, spec in policy.parameter_specs.items()
+            if name not in given
+            for ok, value in [dated_value(spec.get("values") or {}, start)]
+            if ok
+        }
+        mine = {k: v for k, v in policy.parameters.items() if k not in given}
+        if values == mine:
+            found.append((start, None))
+            continue
+        variants = compile_document(doc, services=services, reference=reference, parameters=parameters, on=start, periods=False)
+        found.append((start, next((v for v in variants if v.id == policy.id), None)))
+    if all(variant is None for _, variant in found):
+        return policy
+    return replace(policy, periods=tuple(found))

@@ -243,6 +243,10 @@ class CompiledPolicy:
     """Abbreviation to its expansion, spelt out on first use in explanations and documents."""
     calendar_convention: str = "day_0"
     """A referral received on a non-working day: is the next working day day 0 or day 1 (calendar.py)."""
+    periods: tuple[tuple[dt.date, CompiledPolicy | None], ...] = ()
+    """Where dated parameter values change after the policy takes effect: (start date, the
+    policy compiled with the values in force from then, or None where they are this policy's
+    own). A decision takes the last period starting on or before its as-of date."""
 
     def fact_names(self) -> tuple[str, ...]:
         return tuple(self.facts)

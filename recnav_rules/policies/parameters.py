@@ -4,9 +4,11 @@ Modelled on OpenFisca's parameters. A policy declares each one under ``parameter
 description, optional ``values`` keyed by the date each value takes effect); anywhere a literal
 goes, ``{param: NAME}`` stands for its value. ``load_policy(id, parameters={...})``,
 ``recnav-rules evaluate --param NAME=VALUE`` and a case file's ``parameters:`` set them; a set
-value is checked against the declared type. Values are resolved when the policy is loaded (the
-dated value in effect on the load date, unless one is set), before the policy compiles, so the
-policy digest covers them and every decision records them.
+value is checked against the declared type. Values are resolved when the policy is loaded,
+before the policy compiles, so the policy digest covers them and every decision records them;
+where a dated value changes after the policy takes effect, the compiler also compiles the policy
+as in force in each later period (``CompiledPolicy.periods``) and a decision uses the one in force
+on its as-of date.
 
 A parameter the policy uses that has no value makes ``load_policy`` fail, naming it and how to
 set it; tools that only read the policy (validate, docs) still compile it.
@@ -126,7 +128,7 @@ def parameters_from_options(options: list[str]) -> dict[str, Any]:
     return found
 
 
-def _dated_value(values: Mapping[Any, Any], on: dt.date) -> tuple[bool, Any]:
+def dated_value(values: Mapping[Any, Any], on: dt.date) -> tuple[bool, Any]:
     """(found, value): the value whose start date is the latest on or before ``on``."""
     best: tuple[dt.date, Any] | None = None
     for start, value in values.items():
@@ -200,7 +202,7 @@ def resolve_document(
                     continue
                 values[name] = given[name]
                 continue
-            found, value = _dated_value(spec.get("values") or {}, day)
+            found, value = dated_value(spec.get("values") or {}, day)
             if found:
                 why = _type_error(spec, value)
                 if why is not None:
