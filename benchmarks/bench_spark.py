@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime as dt
-import importlib.util
 import json
 import os
 import platform
@@ -31,11 +30,11 @@ AS_OF = dt.date(2026, 11, 20)
 
 
 def _bench_hiu() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_hiu", HERE / "bench_hiu.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The HIU benchmark's referral generator (one generator for every benchmark)."""
+    sys.path.insert(0, str(HERE))
+    import bench_hiu
+
+    return bench_hiu
 
 
 def main() -> None:

@@ -34,7 +34,6 @@ import z3  # type: ignore[import-untyped]  # z3-solver ships no type information
 from recnav_rules.assurance._engine import (
     CompiledPolicy,
     Leaf,
-    Logic,
     Node,
     Ref,
     months_before,
@@ -415,20 +414,10 @@ def _matching_record(policy: CompiledPolicy, params: Mapping[str, Any]) -> dict[
 
 
 def _all_leaves(policy: CompiledPolicy) -> list[Leaf]:
-    found: list[Leaf] = []
+    """Every leaf comparison of the criteria, then of the rules (the record's order)."""
+    from recnav_rules.engine.codegen import leaf_list
 
-    def walk(node: Node) -> None:
-        if isinstance(node, Leaf):
-            found.append(node)
-        elif isinstance(node, Logic):
-            for child in node.children:
-                walk(child)
-
-    for criterion in policy.criteria:
-        walk(criterion.node)
-    for rule in policy.rules:
-        walk(rule.node)
-    return found
+    return leaf_list(policy)
 
 
 # --- a policy's decision, encoded -------------------------------------------------------------------
