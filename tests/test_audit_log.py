@@ -124,8 +124,64 @@ def test_policy_source_and_register_are_stored_once(log: DecisionLog, hiu: recna
     with db(log) as conn:
         kinds = sorted(k for (k,) in conn.execute("SELECT kind FROM blobs"))
         source = conn.execute("SELECT content FROM blobs WHERE kind = 'policy-source'").fetchone()[0]
-    assert kinds == ["parameters", "policy-source", "reference:gp_practices"]
+        context_text = conn.execute("SELECT content FROM blobs WHERE kind = 'context'").fetchone()[0]
+    assert kinds == ["context", "parameters", "policy-source", "reference:gp_practices"]
     assert source == Path(hiu.file).read_text(encoding="utf-8")
+    context = json.loads(context_text)
+    assert all(e.record["decision"]["context"] == record_hash(context_text) for e in log.rows())  # the context's sha256
+    assert context["policy"] == {"id": hiu.id, "version": hiu.version, "digest": hiu.digest, "source_sha256": record_hash(source)}
+    assert context["parameters"] == dict(hiu.compiled.parameters)
+    assert context["trace_order"] == {"criteria": [c.id for c in hiu.compiled.criteria], "rules": [r.id for r in hiu.compiled.rules]}
+
+
+def test_the_stored_body_is_compact_and_reads_back_whole(log: DecisionLog, hiu: recnav_rules.Policy, baseline: dict[str, Any]) -> None:
+    missing = {k: v for k, v in baseline.items() if k != "consent_to_referral"}  # some rules unknown
+    decision = hiu.evaluate(missing, as_of=AS_OF)
+    entry = log.get(str(log.record(decision, policy=hiu, facts=missing).decision_id))
+    assert entry is not None
+    stored = entry.record["decision"]
+    assert stored["format"] == 2 and set(stored) >= {"context", "checked_facts", "outcome", "trace"}
+    assert not {"parameters", "reference_data", "parameters_sha256"} & set(stored)  # those are the context's
+    rules = [r.id for r in hiu.compiled.rules]
+    letters = {"true": "t", "false": "f", "unknown": "u"}
+    values = {s.id: s.value for s in decision.trace if s.kind == "rule"}
+    assert stored["trace"]["rules"] == "".join(letters[values[r]] for r in rules) and "u" in stored["trace"]["rules"]
+    assert entry.body["trace"]["rules"] == values  # read back by id
+    assert entry.body["facts_digest"] == decision.facts_digest and entry.body["checked_facts"] == decision.checked_facts
+    assert len(entry.record["decision_id"]) == 36 and len(json.dumps(entry.record)) < 2500
+
+
+def test_decision_ids_are_time_ordered_random_uuids(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
+    import uuid
+
+    from recnav_rules.audit.record import new_decision_id
+
+    ids = record_some(log, hiu, 3) + [new_decision_id() for _ in range(200)]
+    parsed = [uuid.UUID(i) for i in ids]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 and str(u) == i for u, i in zip(parsed, ids, strict=True))
+    assert len(set(ids)) == len(ids)
+    millis = [u.int >> 80 for u in parsed]
+    assert millis == sorted(millis) and abs(millis[-1] / 1000 - dt.datetime.now(dt.UTC).timestamp()) < 60
+    assert len({u.int & (1 << 62) - 1 for u in parsed}) == len(ids)  # the random part differs within a millisecond too
+
+
+@pytest.mark.parametrize(("durability", "synchronous"), [(None, 1), ("normal", 1), ("full", 2)])
+def test_durability_sets_how_sqlite_syncs(tmp_path: Path, hiu: recnav_rules.Policy, durability: str | None, synchronous: int) -> None:
+    path = tmp_path / f"durable-{durability}.sqlite"
+    with DecisionLog(path, durability=durability) as log:
+        record_some(log, hiu, 2)
+        conn = log._store._conn  # type: ignore[attr-defined]
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == synchronous  # 1 NORMAL, 2 FULL
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with DecisionLog(path, create=False, durability=durability) as log:  # an existing log takes the setting too
+        assert log._store._conn.execute("PRAGMA synchronous").fetchone()[0] == synchronous  # type: ignore[attr-defined]
+        assert log.verify().ok and log.verify().records == 2
+
+
+def test_an_unknown_durability_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DecisionLogError, match="durability must be one of normal, full"):
+        DecisionLog(tmp_path / "d.sqlite", durability="off")
+    assert not (tmp_path / "d.sqlite").exists()
 
 
 def test_no_personal_data_is_in_the_database_file(tmp_path: Path, hiu: recnav_rules.Policy) -> None:
@@ -350,6 +406,39 @@ def test_replay_names_a_record_that_does_not_reproduce(log: DecisionLog, hiu: re
     assert [(f.seq, f.decision_id, f.differences) for f in result.failures] == [(2, ids[1], ("outcome",))]
 
 
+def test_replay_names_a_record_whose_trace_was_changed(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
+    ids = record_some(log, hiu, 2)
+    with db(log) as conn:  # flip record 2's first rule letter, consistently re-chained
+        rows = conn.execute("SELECT seq, record FROM records ORDER BY seq").fetchall()
+        prev = GENESIS
+        from recnav_rules.audit.chain import canonical_json
+
+        for seq, text in rows:
+            header = parse_header(text)
+            assert header is not None
+            body = json.loads(text)["decision"]
+            if seq == 2:
+                rules = body["trace"]["rules"]
+                body["trace"]["rules"] = ("t" if rules[0] != "t" else "f") + rules[1:]
+            new = record_text(canonical_json(body), header.decision_id, index_of_body(body), prev, header.recorded_at, seq)
+            prev = record_hash(new)
+            conn.execute("UPDATE records SET record = ?, hash = ? WHERE seq = ?", (new, prev, seq))
+        conn.execute("UPDATE log_meta SET hash = ? WHERE name = 'head'", (prev,))
+    assert log.verify().ok
+    result = log.replay()
+    assert [(f.seq, f.decision_id, f.differences) for f in result.failures] == [(2, ids[1], ("trace",))]
+
+
+def test_replay_without_the_stored_context_says_so(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
+    ids = record_some(log, hiu, 1)
+    with db(log) as conn:
+        conn.execute("DELETE FROM blobs WHERE kind = 'context'")
+    result = log.replay()
+    assert not result.ok and "record context" in result.failures[0].differences[0]
+    entry = log.get(ids[0])  # still readable, as stored
+    assert entry is not None and entry.body == entry.record["decision"]
+
+
 def test_replay_without_the_stored_source_says_so(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
     record_some(log, hiu, 1)
     with db(log) as conn:
@@ -498,19 +587,22 @@ def test_opening_problems_are_clear(tmp_path: Path) -> None:
 
 
 def test_the_compact_trace_is_the_rendered_traces_values(hiu: recnav_rules.Policy, baseline: dict[str, Any]) -> None:
-    from recnav_rules.audit.engine_adapter import compact_trace
+    from recnav_rules.audit.engine_adapter import trace_layout, trace_letters
 
+    layout = trace_layout(hiu)
+    letters = {"true": "t", "false": "f", "unknown": "u"}
     variants = [baseline, {}, {k: v for k, v in baseline.items() if k != "consent_to_referral"}, {**baseline, "date_of_birth": "2010-01-01"}]
     variants += [{**baseline, "gp_practice_code": "L85001"}, {**baseline, "cad_hiu_flag": False, "emergency_calls": []}]
+    seen = set()
     for facts in variants:
-        fast = compact_trace(hiu.evaluate(facts, as_of=AS_OF))  # read without rendering the trace
+        fast = trace_letters(hiu.evaluate(facts, as_of=AS_OF), layout)  # read from the engine's record
         decision = hiu.evaluate(facts, as_of=AS_OF)
-        rendered = {
-            "criteria": {s.id: s.value for s in decision.trace if s.kind == "criterion"},
-            "rules": {s.id: s.value for s in decision.trace if s.kind == "rule"},
-        }
-        assert fast == rendered == compact_trace(decision)
-        assert set(rendered["rules"].values()) <= {"true", "false", "unknown"}
+        by_id = {s.id: s.value for s in decision.trace}
+        rendered = ("".join(letters[by_id[c]] for c in layout[0]), "".join(letters[by_id[r]] for r in layout[1]))
+        rebuilt = recnav_rules.Decision.from_dict(decision.to_dict())  # no engine record: read from its trace
+        assert fast == rendered == trace_letters(rebuilt, layout)
+        seen.update("".join(fast))
+    assert seen == {"t", "f", "u"}
 
 
 def test_policy_evaluate_with_a_log_records_the_decision(log: DecisionLog, hiu: recnav_rules.Policy, baseline: dict[str, Any]) -> None:

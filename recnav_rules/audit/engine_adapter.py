@@ -10,20 +10,24 @@ so that a change in the engine is fixed in one place:
 - the policy's parameter values (``policy.compiled.parameters``; ``policy_parameters``);
 - the checked facts as the decision holds them (``checked_values``: ``Decision._values``, dates
   not yet ISO text, which the canonical encoder writes; ``Decision.checked_facts`` converts them
-  first), and whether they may hold a float (``may_hold_floats``: ``Decision._floats``);
+  first), and whether they may hold a float (``may_hold_floats``: ``Decision._floats``); their
+  canonical JSON and digest written once (``checked_facts_json``, which fills the decision's
+  facts-digest cache, ``Decision._c[1]``);
 - each criterion's and rule's three-valued result without rendering the whole trace
-  (``compact_trace`` reads them from the native evaluator's trace closure, and falls back to
-  ``Decision.trace`` whenever that shape is not there; a test keeps the two equal).
+  (``trace_letters`` reads them from the native evaluator's record, ``Decision._record``, and
+  falls back to ``Decision.truths()`` whenever that shape is not there; a test keeps the two
+  equal), in the order of ``trace_layout`` (the compiled policy's criteria and rules).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from recnav_rules.canonical import has_float
+from recnav_rules.canonical import canonical_bytes
 from recnav_rules.decision import Decision
 from recnav_rules.errors import PolicyError
 from recnav_rules.policies.register import Practice, PracticeRegister
@@ -31,6 +35,7 @@ from recnav_rules.policy import Policy
 
 __all__ = [
     "GP_PRACTICES",
+    "checked_facts_json",
     "checked_values",
     "compact_trace",
     "compile_from_text",
@@ -39,12 +44,16 @@ __all__ = [
     "policy_parameters",
     "policy_register",
     "policy_source",
+    "reference_info",
     "register_from_table",
     "register_table",
+    "trace_layout",
+    "trace_letters",
 ]
 
 GP_PRACTICES = "gp_practices"
-_TRUTH = {True: "true", False: "false", None: "unknown"}
+_LETTER = {True: "t", False: "f", None: "u"}
+_LETTER_OF_TEXT = {"true": "t", "false": "f", "unknown": "u"}
 MAX_POLICY_BYTES = 16 * 1024 * 1024
 
 
@@ -163,16 +172,69 @@ def compact_trace(decision: Decision) -> dict[str, dict[str, str]]:
     return {"criteria": truths["criteria"], "rules": truths["rules"]}
 
 
+def trace_layout(policy: Policy) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The ids of the policy's criteria and rules, in the order the engine evaluates them."""
+    compiled = policy.compiled
+    return tuple(c.id for c in compiled.criteria), tuple(r.id for r in compiled.rules)
+
+
+def trace_letters(decision: Decision, layout: tuple[Sequence[str], Sequence[str]]) -> tuple[str, str]:
+    """The compact trace as two strings of ``t``/``f``/``u``, one letter per criterion and per rule
+    in ``layout``'s order. Read from the native engine's record of the evaluation (``Decision._record``:
+    its ``env`` holds each criterion's value under ``("c", id)``, its ``values`` each rule's, in the
+    policy's order) when that shape is there; otherwise from ``Decision.truths()`` (a test keeps
+    the two equal)."""
+    criteria, rules = layout
+    record = getattr(decision, "_record", None)
+    env = getattr(record, "env", None)
+    values = getattr(record, "values", None)
+    if isinstance(values, tuple) and len(values) == len(rules) and env is not None:
+        try:
+            return "".join([_LETTER[env[("c", name)]] for name in criteria]), "".join([_LETTER[v] for v in values])
+        except (KeyError, TypeError):
+            pass
+    truths = decision.truths()
+    return (
+        "".join([_LETTER_OF_TEXT[truths["criteria"][name]] for name in criteria]),
+        "".join([_LETTER_OF_TEXT[truths["rules"][name]] for name in rules]),
+    )
+
+
+def reference_info(policy: Policy) -> dict[str, Mapping[str, Any]]:
+    """The reference data a policy's decisions name (``Decision.reference_data``): each table's
+    name, as-of date and digest."""
+    register = policy_register(policy)
+    return {GP_PRACTICES: dict(register.info())} if register is not None else {}
+
+
 def checked_values(decision: Decision) -> Mapping[str, Any]:
     """The decision's checked non-personal facts, as held (``canonical_json`` writes dates as text)."""
     values = getattr(decision, "_values", None)
     return values if isinstance(values, dict) else decision.checked_facts
 
 
-def may_hold_floats(decision: Decision, parameters: Mapping[str, Any]) -> bool | None:
-    """Whether a record body may hold a float: its checked facts (as the engine knows) or its
-    parameters; None when unknown (the encoder then looks)."""
-    if has_float(parameters):
-        return True
+def checked_facts_json(decision: Decision) -> tuple[bytes, str] | None:
+    """The checked facts' canonical JSON and their digest (``Decision.facts_digest``, the sha256 of
+    those very bytes), written once; None unless the engine knows they hold no float (then
+    ``checked_values`` and the general encoder are used). The digest is left in the decision's
+    cache (``Decision._c[1]``, where ``facts_digest`` keeps it), so that a batch line written
+    after the record does not encode the facts again."""
+    values = getattr(decision, "_values", None)
+    if getattr(decision, "_floats", None) is not False or not isinstance(values, dict):
+        return None
+    text = canonical_bytes(values, floats=False, checked_times=True)
+    cache = getattr(decision, "_c", None)
+    digest = cache[1] if isinstance(cache, list) and len(cache) == 2 and isinstance(cache[1], str) else None
+    if digest is None:
+        digest = hashlib.sha256(text).hexdigest()
+        if isinstance(cache, list) and len(cache) == 2:
+            cache[1] = digest
+    return text, digest
+
+
+def may_hold_floats(decision: Decision) -> bool | None:
+    """Whether a decision's checked facts may hold a float, as the engine knows; None when unknown
+    (the encoder then looks). False also promises the engine's checked value shapes (date-times read
+    by its reader), which the facts digest relies on too."""
     known = getattr(decision, "_floats", None)
-    return known if isinstance(known, bool) else None
+    return known if isinstance(known, bool) and isinstance(getattr(decision, "_values", None), dict) else None

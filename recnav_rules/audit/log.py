@@ -27,15 +27,14 @@ from recnav_rules.audit.chain import canonical_json
 from recnav_rules.audit.engine_adapter import (
     GP_PRACTICES,
     compile_from_text,
-    nhs_fact_names,
     policy_parameters,
     policy_register,
     policy_source,
     register_table,
 )
-from recnav_rules.audit.record import PreparedRecord, RecordMaker
+from recnav_rules.audit.record import CONTEXT_KIND, PreparedRecord, RecordMaker, expand_body, maker_for
 from recnav_rules.audit.replay import Replayer, ReplayResult
-from recnav_rules.audit.store import Checkpoint, DecisionLogError, Store, StoredRow, utc_now
+from recnav_rules.audit.store import DURABILITY, Checkpoint, DecisionLogError, Store, StoredRow, utc_now
 from recnav_rules.audit.subject import SUBJECT_KEY_ENV, normalise_nhs_number, secret_from_env, subject_key
 from recnav_rules.audit.verify import VerifyResult, verify_store
 from recnav_rules.decision import Decision
@@ -50,7 +49,8 @@ _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 @dataclass(frozen=True, slots=True)
 class LogEntry:
-    """One stored record: where it sits in the chain, and its content (``record``, parsed)."""
+    """One stored record: where it sits in the chain, its content as stored (``record``, parsed:
+    the text its hash covers) and its decision with its context put back (``body``)."""
 
     seq: int
     decision_id: str
@@ -60,31 +60,56 @@ class LogEntry:
     outcome: str
     hash: str
     record: dict[str, Any]
-
-    @property
-    def body(self) -> dict[str, Any]:
-        """The decision part of the record (policy, facts, outcome, reasons, trace, ...)."""
-        body: dict[str, Any] = self.record["decision"]
-        return body
+    body: dict[str, Any]
+    """The decision part of the record (policy, facts, outcome, reasons, trace, ...) with its
+    context (policy source digest, parameters, reference data, the trace by id) put back
+    (``record.expand_body``); as stored when its context is missing from the log."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "hash": self.hash, **self.record}
-
-    @classmethod
-    def of(cls, row: StoredRow) -> LogEntry:
-        return cls(row.seq, row.decision_id, row.recorded_at, row.policy_id, row.as_of, row.outcome, row.hash, json.loads(row.record))
+        return {"seq": self.seq, "hash": self.hash, **self.record, "decision": self.body}
 
 
-def _open_store(target: str, create: bool) -> Store:
+class _Contexts:
+    """The log's record contexts (``blobs`` of kind ``context``), each read once."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._found: dict[str, dict[str, Any] | None] = {}
+
+    def get(self, digest: object) -> dict[str, Any] | None:
+        if not isinstance(digest, str):
+            return None
+        if digest not in self._found:
+            text = self._store.get_blob(digest)
+            found = json.loads(text) if text is not None and _sha256(text) == digest else None
+            self._found[digest] = found if isinstance(found, dict) else None
+        return self._found[digest]
+
+    def entry(self, row: StoredRow) -> LogEntry:
+        record = json.loads(row.record)
+        body = record.get("decision") if isinstance(record, dict) else None
+        expanded: dict[str, Any] = body if isinstance(body, dict) else {}
+        context = self.get(expanded.get("context"))
+        if context is not None:
+            try:
+                expanded = expand_body(expanded, context)
+            except (ValueError, AttributeError, TypeError):
+                pass
+        return LogEntry(row.seq, row.decision_id, row.recorded_at, row.policy_id, row.as_of, row.outcome, row.hash, record, expanded)
+
+
+def _open_store(target: str, create: bool, durability: str | None) -> Store:
+    if durability is not None and durability not in DURABILITY:
+        raise DecisionLogError(f"durability must be one of {', '.join(DURABILITY)}, got {durability!r}")
     if target.startswith(_POSTGRES_SCHEMES):
         from recnav_rules.audit.postgres_store import PostgresStore
 
-        return PostgresStore(target, create=create)
+        return PostgresStore(target, create=create, durability=durability)
     if "://" in target:
         raise DecisionLogError(f"unknown decision log URL scheme in {target.split('://')[0]}://: use a file path or postgresql://")
     from recnav_rules.audit.sqlite_store import SqliteStore
 
-    return SqliteStore(target, create=create)
+    return SqliteStore(target, create=create, durability=durability or "normal")
 
 
 def _moment(value: str | dt.date | None) -> str | None:
@@ -109,7 +134,12 @@ class DecisionLog:
     ``DecisionLogError``; otherwise it logs a warning and returns the decision without a
     ``decision_id``. ``subject_key`` is the secret for subject keys (default: the environment
     variable ``RECNAV_RULES_SUBJECT_KEY``); it is never stored. ``create=False`` opens an existing
-    log only. Safe to share across threads.
+    log only. ``durability`` (docs/audit.md): ``"normal"`` (SQLite's default here): a recorded
+    decision survives the process being killed at any moment, and an operating-system crash or
+    power cut may lose the last ones but never the chain's consistency; ``"full"``: each record is
+    synced to the disk before ``record`` returns (survives a power cut; a few milliseconds each).
+    On PostgreSQL, None leaves the server's ``synchronous_commit``; ``"full"``/``"normal"`` set it
+    on/off for the log's connection. Safe to share across threads.
     """
 
     def __init__(
@@ -119,14 +149,16 @@ class DecisionLog:
         fail_closed: bool = True,
         subject_key: bytes | None = None,
         create: bool = True,
+        durability: str | None = None,
     ) -> None:
         self.fail_closed = fail_closed
         self._secret = subject_key if subject_key is not None else secret_from_env()
-        self._store = _open_store(os.fspath(path_or_url), create)
+        self._store = _open_store(os.fspath(path_or_url), create, durability)
         self.location = self._store.location
         """The log's file path, or its URL without the password."""
         self._makers: dict[tuple[str, str, str], RecordMaker] = {}
         self._lock = threading.Lock()
+        self._contexts = _Contexts(self._store)
 
     # --- writing -------------------------------------------------------------------------------
 
@@ -156,15 +188,18 @@ class DecisionLog:
             raise DecisionLogError(f"{policy.file} changed since policy '{policy.id}' was loaded; load it again to log its decisions")
         source_sha = _sha256(text)
         self._store.put_blob(source_sha, "policy-source", text)
-        tables: dict[str, str] = {}
+        tables: dict[str, str | None] = {}
         if register is not None:
             table = canonical_json(register_table(register))
             tables[GP_PRACTICES] = _sha256(table)
-            self._store.put_blob(tables[GP_PRACTICES], f"reference:{GP_PRACTICES}", table)
+            self._store.put_blob(_sha256(table), f"reference:{GP_PRACTICES}", table)
         parameters_json = canonical_json(parameters)
         parameters_sha = _sha256(parameters_json)
         self._store.put_blob(parameters_sha, "parameters", parameters_json)
-        maker = RecordMaker(source_sha, parameters, parameters_sha, tables, nhs_fact_names(policy), self._secret)
+        maker, context = maker_for(
+            policy, source_sha256=source_sha, parameters=parameters, parameters_sha256=parameters_sha, table_sha256=tables, secret=self._secret,
+        )
+        self._store.put_blob(maker.context_sha256, CONTEXT_KIND, context)
         with self._lock:
             self._makers[key] = maker
         return maker
@@ -203,7 +238,7 @@ class DecisionLog:
     def get(self, decision_id: str) -> LogEntry | None:
         """The record of one decision, or None."""
         row = self._store.row(str(decision_id))
-        return LogEntry.of(row) if row is not None else None
+        return self._contexts.entry(row) if row is not None else None
 
     def find(
         self,
@@ -217,7 +252,7 @@ class DecisionLog:
         if limit is not None and limit < 0:
             raise DecisionLogError(f"limit must be 0 or more, got {limit}")
         rows = self._store.find(policy_id=policy_id, since=_moment(since), until=_moment(until), subject_key=None, limit=limit)
-        return [LogEntry.of(r) for r in rows]
+        return [self._contexts.entry(r) for r in rows]
 
     def find_subject(self, nhs_number: str) -> list[LogEntry]:
         """One person's decisions, found by their subject key. Needs the secret."""
@@ -230,7 +265,7 @@ class DecisionLog:
         if digits is None:
             raise DecisionLogError("nhs_number: not a valid NHS number (10 digits with a valid check digit)")
         key = subject_key(digits, self._secret)
-        return [LogEntry.of(r) for r in self._store.find(policy_id=None, since=None, until=None, subject_key=key, limit=None)]
+        return [self._contexts.entry(r) for r in self._store.find(policy_id=None, since=None, until=None, subject_key=key, limit=None)]
 
     def explain(self, decision_id: str) -> str:
         """The plain-English explanation of a logged decision, made again from the stored policy
@@ -245,7 +280,7 @@ class DecisionLog:
 
     def rows(self) -> Iterator[LogEntry]:
         """Every record in chain order."""
-        return (LogEntry.of(r) for r in self._store.rows(0))
+        return (self._contexts.entry(r) for r in self._store.rows(0))
 
     # --- checking ---------------------------------------------------------------------------------
 

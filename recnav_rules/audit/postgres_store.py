@@ -2,7 +2,10 @@
 
 The same tables as the SQLite store. Writers serialise on a transaction-level advisory lock
 (``pg_advisory_xact_lock``) before reading the chain's head, so writers on several hosts keep one
-chain. A lost connection is a ``DecisionLogError``; the next call connects again.
+chain. A lost connection is a ``DecisionLogError``; the next call connects again. Durability is the
+server's (``synchronous_commit``) unless the log was opened with ``durability``: ``full`` sets
+``synchronous_commit`` on for its connection, ``normal`` off (a server crash may then lose the last
+commits, never the chain's consistency).
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ class PostgresStore(SqlStore):
 
     PLACEHOLDER = "%s"
 
-    def __init__(self, url: str, *, create: bool) -> None:
+    def __init__(self, url: str, *, create: bool, durability: str | None = None) -> None:
         try:
             import psycopg
         except ImportError:
@@ -63,6 +66,7 @@ class PostgresStore(SqlStore):
         self.location = redact(url)
         self._lock = threading.Lock()
         self._conn: Any = None
+        self._synchronous_commit = {None: None, "normal": "off", "full": "on"}[durability]
         with self._lock:
             self._guard("open", lambda: self._setup(create))
 
@@ -73,7 +77,11 @@ class PostgresStore(SqlStore):
                     self._conn.close()
                 except self._psycopg.Error:
                     pass
-            self._conn = self._psycopg.connect(self._url, connect_timeout=CONNECT_TIMEOUT_S)
+            conn = self._psycopg.connect(self._url, connect_timeout=CONNECT_TIMEOUT_S)
+            if self._synchronous_commit is not None:  # for this session
+                conn.execute("SELECT set_config('synchronous_commit', %s, false)", (self._synchronous_commit,))
+                conn.commit()
+            self._conn = conn
         return self._conn
 
     def _setup(self, create: bool) -> None:

@@ -1,14 +1,16 @@
 """Replaying logged decisions: re-evaluating each from what the log itself stored.
 
-Each record names the sha256 of its policy source text and of its reference-data tables, stored
-in the log's ``blobs``; replay compiles the policy from that text with that register (through
-``engine_adapter.compile_from_text``), evaluates the record's checked facts as of its as-of date,
-and compares the new record body with the stored one, field by field. The engine version is
+Each record names its context (stored in the log's ``blobs``), which names the sha256 of its
+policy source text, parameters and reference-data tables, stored there too; replay compiles the
+policy from that text with that register (through ``engine_adapter.compile_from_text``), evaluates the record's checked facts as of its as-of date,
+and compares the new record body with the stored one, field by field, each with its context put
+back (so the trace is compared criterion by criterion, rule by rule). The engine version is
 recorded but not compared (replay asks whether today's engine decides the same way).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from typing import Any
 
 from recnav_rules.audit.chain import canonical_json
 from recnav_rules.audit.engine_adapter import GP_PRACTICES, compile_from_text, register_from_table
-from recnav_rules.audit.record import decision_body
+from recnav_rules.audit.record import context_of, decision_body, expand_body
 from recnav_rules.audit.store import Store, StoredRow
 from recnav_rules.decision import Decision
 from recnav_rules.errors import RecnavError
@@ -62,7 +64,7 @@ class Replayer:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._policies: dict[tuple[str, str | None, str, str], Policy] = {}
+        self._policies: dict[str, tuple[Policy, dict[str, Any]]] = {}
 
     def _blob(self, digest: str | None, what: str) -> str:
         content = self._store.get_blob(digest) if digest else None
@@ -70,18 +72,24 @@ class Replayer:
             raise LookupError(f"the stored {what} ({digest}) is missing from the log")
         return content
 
-    def _policy(self, body: dict[str, Any]) -> Policy:
-        source_sha = body["policy"]["source_sha256"]
-        table_sha = (body.get("reference_data", {}).get(GP_PRACTICES) or {}).get("table_sha256")
-        key = (source_sha, table_sha, body["policy"]["id"], body["parameters_sha256"])
-        policy = self._policies.get(key)
-        if policy is None:
-            text = self._blob(source_sha, "policy source")
+    def _policy(self, body: dict[str, Any]) -> tuple[Policy, dict[str, Any]]:
+        """The policy a record's context names, compiled from the stored source, and the context."""
+        context_sha = body["context"]
+        found = self._policies.get(context_sha)
+        if found is None:
+            text = self._blob(context_sha, "record context")
+            if hashlib.sha256(text.encode("utf-8")).hexdigest() != context_sha:
+                raise LookupError(f"the stored record context ({context_sha}) does not match its digest")
+            context: dict[str, Any] = json.loads(text)
+            source_sha = context["policy"]["source_sha256"]
+            table_sha = (context.get("reference_data", {}).get(GP_PRACTICES) or {}).get("table_sha256")
+            source = self._blob(source_sha, "policy source")
             register = register_from_table(json.loads(self._blob(table_sha, "reference table"))) if table_sha else None
-            parameters = json.loads(self._blob(body["parameters_sha256"], "parameters"))
-            policy = compile_from_text(text, f"<logged policy source {source_sha[:12]}>", body["policy"]["id"], register, parameters)
-            self._policies[key] = policy
-        return policy
+            parameters = json.loads(self._blob(context["parameters_sha256"], "parameters"))
+            policy = compile_from_text(source, f"<logged policy source {source_sha[:12]}>", context["policy"]["id"], register, parameters)
+            found = (policy, context)
+            self._policies[context_sha] = found
+        return found
 
     def decision(self, row: StoredRow) -> Decision:
         """The record's decision made again from what the log stored (texts, quotes and trace included).
@@ -89,25 +97,29 @@ class Replayer:
         Raises ``LookupError`` when a stored source is missing, ``RecnavError`` when it no longer compiles.
         """
         body: dict[str, Any] = json.loads(row.record)["decision"]
-        return self._policy(body).evaluate(body["checked_facts"], as_of=body["as_of"])
+        return self._policy(body)[0].evaluate(body["checked_facts"], as_of=body["as_of"])
 
     def replay_row(self, row: StoredRow) -> Replayed:
         try:
             body: dict[str, Any] = json.loads(row.record)["decision"]
-            decision = self.decision(row)
+            policy, context = self._policy(body)
+            decision = policy.evaluate(body["checked_facts"], as_of=body["as_of"])
+            stored = expand_body(body, context)
         except (RecnavError, LookupError, KeyError, TypeError, ValueError) as exc:
             return Replayed(row.seq, row.decision_id, False, (f"cannot replay: {type(exc).__name__}: {exc}",))
-        again = decision_body(
-            decision,
-            source_sha256=body["policy"]["source_sha256"],
-            parameters=body["parameters"],
-            parameters_sha256=body["parameters_sha256"],
-            table_sha256={name: info.get("table_sha256") for name, info in body.get("reference_data", {}).items()},
-            subject_key=body.get("subject_key"),
+        table_sha = {name: info.get("table_sha256") for name, info in (context.get("reference_data") or {}).items()}
+        again_context = context_of(
+            policy,
+            source_sha256=context["policy"]["source_sha256"],
+            parameters=context["parameters"],
+            parameters_sha256=context["parameters_sha256"],
+            table_sha256=table_sha,
         )
-        again = json.loads(canonical_json(again))  # the JSON form, as stored (dates as text, tuples as lists)
+        layout = (tuple(again_context["trace_order"]["criteria"]), tuple(again_context["trace_order"]["rules"]))
+        again = decision_body(decision, context_sha256=body["context"], layout=layout, subject_key=body.get("subject_key"))
+        again = expand_body(json.loads(canonical_json(again)), again_context)  # the JSON form, as stored (dates as text)
         differences = tuple(
-            sorted(name for name in set(body) | set(again) if name not in _NOT_COMPARED and body.get(name) != again.get(name))
+            sorted(name for name in set(stored) | set(again) if name not in _NOT_COMPARED and stored.get(name) != again.get(name))
         )
         return Replayed(row.seq, row.decision_id, not differences, differences)
 

@@ -45,17 +45,16 @@ class SqlStore:
         conn.executemany(sql, params)
 
     def append(self, records: Sequence[PreparedRecord]) -> list[StoredRow]:
+        insert = self._q(f"INSERT INTO records ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
         def append(conn: Any) -> list[StoredRow]:
             seq, head = conn.execute("SELECT seq, hash FROM log_meta WHERE name = 'head'").fetchone()
             rows = chain_rows(records, int(seq), str(head))
-            self._insert_many(
-                conn,
-                self._q(f"INSERT INTO records ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-                [
-                    (r.seq, r.decision_id, r.recorded_at, r.policy_id, r.as_of, r.outcome, r.subject_key, r.record, r.hash)
-                    for r in rows
-                ],
-            )
+            values = [(r.seq, r.decision_id, r.recorded_at, r.policy_id, r.as_of, r.outcome, r.subject_key, r.record, r.hash) for r in rows]
+            if len(values) == 1:
+                conn.execute(insert, values[0])
+            else:
+                self._insert_many(conn, insert, values)
             if rows:
                 conn.execute(self._q("UPDATE log_meta SET seq = ?, hash = ? WHERE name = 'head'"), (rows[-1].seq, rows[-1].hash))
             return rows

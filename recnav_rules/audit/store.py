@@ -26,7 +26,7 @@ from recnav_rules.audit.chain import Index, record_hash, record_text
 from recnav_rules.audit.record import PreparedRecord
 from recnav_rules.errors import RecnavError
 
-__all__ = ["Checkpoint", "DecisionLogError", "Store", "StoredRow", "chain_rows", "utc_now"]
+__all__ = ["DURABILITY", "Checkpoint", "DecisionLogError", "Store", "StoredRow", "chain_rows", "utc_now"]
 
 
 class DecisionLogError(RecnavError):
@@ -64,6 +64,9 @@ class Checkpoint:
         return {"seq": self.seq, "hash": self.hash, "taken_at": self.taken_at, "kind": self.kind}
 
 
+DURABILITY = ("normal", "full")
+"""A log's durability settings (``DecisionLog(durability=...)``; docs/audit.md says what each keeps)."""
+
 COLUMNS = "seq, decision_id, recorded_at, policy_id, as_of, outcome, subject_key, record, hash"
 
 
@@ -73,14 +76,13 @@ def utc_now() -> str:
 
 
 def chain_rows(records: Sequence[PreparedRecord], head_seq: int, head_hash: str) -> list[StoredRow]:
-    """The rows for ``records`` chained onto the head ``(head_seq, head_hash)``."""
+    """The rows for ``records`` chained onto the head ``(head_seq, head_hash)``, all recorded now."""
     rows: list[StoredRow] = []
     seq, prev = head_seq, head_hash
+    at = utc_now()  # the time of the transaction that stores them
     for rec in records:
         seq += 1
-        at = utc_now()
-        index = Index(rec.as_of, rec.outcome, rec.policy_id, rec.subject_key)
-        text = record_text(rec.body_json, rec.decision_id, index, prev, at, seq)
+        text = record_text(rec.body_json, rec.decision_id, Index(rec.as_of, rec.outcome, rec.policy_id, rec.subject_key), prev, at, seq)
         prev = record_hash(text)
         rows.append(StoredRow(seq, rec.decision_id, at, rec.policy_id, rec.as_of, rec.outcome, rec.subject_key, text, prev))
     return rows
