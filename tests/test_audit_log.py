@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
 import json
 import os
 import sqlite3
@@ -193,6 +194,18 @@ def test_no_personal_data_is_in_the_database_file(tmp_path: Path, hiu: recnav_ru
     for secret_text in (NHS, NHS.replace(" ", ""), OTHER_NHS.replace(" ", ""), NAME, "Quillfeather", CONTACT, "Pennywell", SECRET.decode()):
         assert secret_text.encode() not in raw, secret_text
     assert b"bnssg-hiu-pilot" in raw  # the grep does see the records
+
+
+def test_two_logs_on_one_file_taking_turns_keep_one_chain(tmp_path: Path, hiu: recnav_rules.Policy, baseline: dict[str, Any]) -> None:
+    path = tmp_path / "turns.sqlite"
+    with DecisionLog(path) as first, DecisionLog(path) as second:
+        for turn in range(6):  # each log's last known head is stale after the other's turn
+            writer = first if turn % 3 == 0 else second
+            writer.record(hiu.evaluate(baseline, as_of=AS_OF), policy=hiu, facts=baseline)
+        entries = list(first.rows())
+        assert [e.seq for e in entries] == [1, 2, 3, 4, 5, 6]
+        assert all(later.record["prev_hash"] == earlier.hash for earlier, later in itertools.pairwise(entries))
+        assert first.verify().ok and second.verify().head_seq == 6
 
 
 # --- tamper evidence -----------------------------------------------------------------------------

@@ -63,6 +63,25 @@ def test_record_verify_replay_and_lookups(url: str, hiu: recnav_rules.Policy) ->
         assert again.verify().head_seq == 4
 
 
+@pytest.mark.parametrize(("durability", "expected"), [("normal", "off"), ("full", "on")])
+def test_durability_sets_synchronous_commit_for_the_logs_connection(url: str, hiu: recnav_rules.Policy, durability: str, expected: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        server_default = conn.execute("SHOW synchronous_commit").fetchone()[0]
+    with DecisionLog(url, durability=durability) as log:
+        _record(log, hiu, BASELINE)
+        assert log._store._conn.execute("SHOW synchronous_commit").fetchone()[0] == expected  # type: ignore[attr-defined]
+        _terminate_others(url)
+        with pytest.raises(DecisionLogError, match="lost the connection"):
+            _record(log, hiu, BASELINE)
+        _record(log, hiu, BASELINE)  # connected again: the setting is made again
+        assert log._store._conn.execute("SHOW synchronous_commit").fetchone()[0] == expected  # type: ignore[attr-defined]
+        assert log.verify().records == 2
+    with DecisionLog(url, create=False) as log:  # without it: the server's own setting
+        assert log._store._conn.execute("SHOW synchronous_commit").fetchone()[0] == server_default  # type: ignore[attr-defined]
+
+
 def test_tampering_is_found(url: str, hiu: recnav_rules.Policy) -> None:
     import psycopg
 

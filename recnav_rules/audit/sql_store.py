@@ -44,20 +44,42 @@ class SqlStore:
     def _insert_many(self, conn: Any, sql: str, params: list[tuple[Any, ...]]) -> None:
         conn.executemany(sql, params)
 
-    def append(self, records: Sequence[PreparedRecord]) -> list[StoredRow]:
-        insert = self._q(f"INSERT INTO records ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    _head: tuple[int, str] | None = None
+    """The chain's head as this connection last wrote it (seq, hash), or None: see ``append``."""
 
-        def append(conn: Any) -> list[StoredRow]:
-            seq, head = conn.execute("SELECT seq, hash FROM log_meta WHERE name = 'head'").fetchone()
-            rows = chain_rows(records, int(seq), str(head))
+    def append(self, records: Sequence[PreparedRecord]) -> int:
+        """Chain ``records`` onto the head and store them in one transaction; returns the new head's seq.
+
+        Under the write lock, the head is moved only if it is still the one this connection last
+        wrote (``UPDATE ... WHERE seq = ? AND hash = ?``), saving a read of it; when another writer
+        (thread, process or host) moved it since, that update changes no row, and the head is read
+        and the records chained onto it instead. Either way the chain stays one.
+        """
+        insert = self._q(f"INSERT INTO records ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        move = self._q("UPDATE log_meta SET seq = ?, hash = ? WHERE name = 'head'")
+        move_from = self._q("UPDATE log_meta SET seq = ?, hash = ? WHERE name = 'head' AND seq = ? AND hash = ?")
+
+        def append(conn: Any) -> int:
+            known = self._head
+            self._head = None  # forgotten should this transaction fail before the end
+            rows = None
+            if known is not None and records:
+                rows = chain_rows(records, *known)
+                if conn.execute(move_from, (rows[-1].seq, rows[-1].hash, *known)).rowcount != 1:
+                    rows = None  # another writer moved the head
+            if rows is None:
+                seq, head = conn.execute("SELECT seq, hash FROM log_meta WHERE name = 'head'").fetchone()
+                rows = chain_rows(records, int(seq), str(head))
+                if not rows:
+                    return int(seq)
+                conn.execute(move, (rows[-1].seq, rows[-1].hash))
             values = [(r.seq, r.decision_id, r.recorded_at, r.policy_id, r.as_of, r.outcome, r.subject_key, r.record, r.hash) for r in rows]
             if len(values) == 1:
                 conn.execute(insert, values[0])
             else:
                 self._insert_many(conn, insert, values)
-            if rows:
-                conn.execute(self._q("UPDATE log_meta SET seq = ?, hash = ? WHERE name = 'head'"), (rows[-1].seq, rows[-1].hash))
-            return rows
+            self._head = (rows[-1].seq, rows[-1].hash)  # a hint only: the next append checks it under the lock
+            return rows[-1].seq
 
         return self._write("write to", append)
 

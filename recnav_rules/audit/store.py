@@ -11,8 +11,9 @@ Tables (the same in both):
   seq 0 and the genesis hash, or the last record removed by ``prune``).
 - ``checkpoints``: each head hash exported by ``checkpoint`` or left by ``prune``.
 
-Appending reads the head, chains the new records onto it and writes them and the new head in
-one transaction under the database's write lock, so concurrent writers keep one chain.
+Appending chains the new records onto the head and writes them and the new head in one
+transaction under the database's write lock, so concurrent writers keep one chain (a writer
+reads the head only when another one moved it since its last append: ``SqlStore.append``).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class Store(Protocol):
 
     location: str
 
-    def append(self, records: Sequence[PreparedRecord]) -> list[StoredRow]: ...
+    def append(self, records: Sequence[PreparedRecord]) -> int: ...
     def put_blob(self, digest: str, kind: str, content: str) -> None: ...
     def get_blob(self, digest: str) -> str | None: ...
     def rows(self, after_seq: int = 0) -> Iterator[StoredRow]: ...
