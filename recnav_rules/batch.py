@@ -49,6 +49,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, BinaryIO, TextIO, TypeVar
 
+import orjson
+
 from recnav_rules.decision import Decision
 from recnav_rules.engine.dates import today_in_london
 from recnav_rules.errors import FactValidationError, PolicyError
@@ -80,11 +82,12 @@ MAX_ERROR_CHARS = 4000
 
 DEFAULT_CHUNK_SIZE = 500
 _IN_FLIGHT_PER_JOB = 3
-_SKIP_BLOCK = 64 * 1024
+_READ_BYTES = 1024 * 1024
 _MAX_POOL_RESTARTS = 8
 _PARENT_POLL_SECONDS = 0.5
 
 T = TypeVar("T", bound=tuple[int, Any])
+C = TypeVar("C")
 R = TypeVar("R")
 
 
@@ -128,22 +131,31 @@ class BatchResult:
         return {"line": self.line, **(self.decision_dict or {})}
 
     def to_json(self) -> str:
-        """``to_record()`` as one line of JSON (UTF-8 safe: a lone surrogate is written escaped)."""
-        record = self.to_record()
-        text = json.dumps(record, ensure_ascii=False)
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            text = json.dumps(record, ensure_ascii=True)
-        return text
+        """``to_record()`` as one line of compact JSON (UTF-8 safe: a lone surrogate is written escaped)."""
+        return _json_line(self.to_record()).decode("utf-8")
+
+
+def _json_line(record: Mapping[str, Any]) -> bytes:
+    """One compact JSON line, UTF-8: orjson's bytes, or, for what orjson will not write (a lone
+    surrogate, an integer beyond 64 bits), ``json.dumps`` with every non-ASCII character escaped."""
+    try:
+        return orjson.dumps(record)
+    except orjson.JSONEncodeError:
+        return json.dumps(record, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def decision_summary(decision: Decision, *, trace: bool = False) -> dict[str, Any]:
     """What a batch output line records of a decision (``to_dict()`` in full with ``trace``)."""
     if trace:
         return decision.to_dict()
-    return {
-        **({"decision_id": decision.decision_id} if decision.decision_id is not None else {}),
+    return _summary({}, decision)
+
+
+def _summary(into: dict[str, Any], decision: Decision) -> dict[str, Any]:
+    """``decision_summary`` added to ``into`` (which holds ``line`` in a batch output record)."""
+    if decision.decision_id is not None:
+        into["decision_id"] = decision.decision_id
+    into.update({
         "outcome": decision.outcome.value,
         "complete": decision.complete,
         "reasons": [r.rule_id for r in decision.reasons],
@@ -156,7 +168,15 @@ def decision_summary(decision: Decision, *, trace: bool = False) -> dict[str, An
         "as_of": decision.as_of.isoformat(),
         "policy": {"id": decision.policy_id, "version": decision.policy_version, "digest": decision.policy_digest},
         "facts_digest": decision.facts_digest,
-    }
+    })
+    return into
+
+
+def _decision_line(line: int, decision: Decision, trace: bool) -> bytes:
+    """The batch output line of a decision: ``{"line": N, ...}`` as compact JSON."""
+    if trace:  # the decision's own fast JSON, the line number put first
+        return b'{"line":%d,' % line + decision.to_json_bytes(trace=True)[1:]
+    return _json_line(_summary({"line": line}, decision))
 
 
 # --- deciding one item -----------------------------------------------------------------------------
@@ -193,9 +213,10 @@ def _internal_error(line: int, exc: BaseException) -> BatchResult:
     )
 
 
-def _decide_facts(
-    policy: Policy, known: frozenset[str], line: int, facts: object, as_of: dt.date, trace: bool, recorder: Any = None
-) -> BatchResult:
+def _evaluate(
+    policy: Policy, known: frozenset[str], line: int, facts: object, as_of: dt.date, recorder: Any
+) -> BatchResult | tuple[Decision, Any]:
+    """(decision, decision log record or None), or an error result. Never raises."""
     if not isinstance(facts, Mapping):
         got = "a list" if isinstance(facts, list) else type(facts).__name__
         return BatchResult(line, error=f"facts must be a JSON object (a mapping), got {got}", kind="not-object")
@@ -208,14 +229,26 @@ def _decide_facts(
                 kind="too-many-unknown-facts",
             )
         decision = policy.evaluate(facts, as_of=as_of)
-        if recorder is not None:  # a decision log's RecordMaker (recnav_rules.audit)
-            record = recorder.prepare(decision, facts)
-            decision = decision.with_decision_id(record.decision_id)
-            return BatchResult(line, decision_dict=decision_summary(decision, trace=trace), record=record)
-        return BatchResult(line, decision_dict=decision_summary(decision, trace=trace))
+        if recorder is None:
+            return decision, None
+        record = recorder.prepare(decision, facts)  # a decision log's RecordMaker (recnav_rules.audit)
+        return decision.with_decision_id(record.decision_id), record
     except FactValidationError as exc:
         return _fact_error(line, exc)
     except Exception as exc:  # noqa: BLE001  # one line never ends the run (RecursionError and MemoryError included)
+        return _internal_error(line, exc)
+
+
+def _decide_facts(
+    policy: Policy, known: frozenset[str], line: int, facts: object, as_of: dt.date, trace: bool, recorder: Any = None
+) -> BatchResult:
+    found = _evaluate(policy, known, line, facts, as_of, recorder)
+    if isinstance(found, BatchResult):
+        return found
+    decision, record = found
+    try:
+        return BatchResult(line, decision_dict=decision_summary(decision, trace=trace), record=record)
+    except Exception as exc:  # noqa: BLE001  # e.g. a trace that cannot be rendered
         return _internal_error(line, exc)
 
 
@@ -248,36 +281,133 @@ def _decide_mappings(policy: Policy, items: list[tuple[int, object]], as_of: dt.
     return [_decide_facts(policy, known, line, facts, as_of, trace, recorder) for line, facts in items]
 
 
-def _serialise(result: BatchResult) -> tuple[bool, str]:
+def _error_line(result: BatchResult) -> bytes:
     try:
-        return not result.ok, result.to_json()
+        return _json_line(result.to_record())
+    except Exception as exc:  # noqa: BLE001  # a record that cannot be written is an internal error record
+        return _json_line(_internal_error(result.line, exc).to_record())
+
+
+def _decide_raw(
+    policy: Policy, known: frozenset[str], line: int, raw: bytes | _Rejected, as_of: dt.date, trace: bool, recorder: Any
+) -> tuple[bool, bytes, Any]:
+    """Parse, decide and serialise one input line: (is_error, output JSON line, decision log record or None)."""
+    facts, problem = _parse_line(raw)
+    if problem is not None:
+        return True, _error_line(BatchResult(line, error=problem.message, kind=problem.kind)), None
+    found = _evaluate(policy, known, line, facts, as_of, recorder)
+    if isinstance(found, BatchResult):
+        return True, _error_line(found), None
+    decision, record = found
+    try:
+        return False, _decision_line(line, decision, trace), record
     except Exception as exc:  # noqa: BLE001  # a decision that cannot be written is an error record
-        return True, _internal_error(result.line, exc).to_json()
+        return True, _error_line(_internal_error(line, exc)), None
 
 
 def _decide_lines(
     policy: Policy, items: list[tuple[int, bytes | _Rejected]], as_of: dt.date, trace: bool, recorder: Any = None
 ) -> list[tuple[bool, str, Any]]:
-    """Parse, decide and serialise a chunk of input lines: (is_error, output JSON line, decision log record or None)."""
+    """Parse, decide and serialise numbered input lines: (is_error, output JSON line, decision log record or None)."""
     known = _known_facts(policy)
     out: list[tuple[bool, str, Any]] = []
     for line, raw in items:
-        facts, problem = _parse_line(raw)
-        if problem is not None:
-            result = BatchResult(line, error=problem.message, kind=problem.kind)
-        else:
-            result = _decide_facts(policy, known, line, facts, as_of, trace, recorder)
-        is_error, text = _serialise(result)
-        out.append((is_error, text, None if is_error else result.record))
+        is_error, text, record = _decide_raw(policy, known, line, raw, as_of, trace, recorder)
+        out.append((is_error, text.decode("utf-8"), record))
     return out
 
 
-def _mapping_failed(line: int, why: str) -> BatchResult:
-    return BatchResult(line, error=why, kind="internal")
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """Whole input lines as read (blank ones included, each ending with a newline except perhaps
+    the input's last), numbered from ``first``: what a worker is sent."""
+
+    first: int
+    data: bytes
+    count: int
 
 
-def _line_failed(line: int, why: str) -> tuple[bool, str, Any]:
-    return True, _mapping_failed(line, why).to_json(), None
+@dataclass(frozen=True, slots=True)
+class _TooLong:
+    """An input line over ``MAX_LINE_BYTES``, skipped as it was read: only its number is sent."""
+
+    line: int
+
+
+_Chunk = _Block | _TooLong
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """What a chunk of input lines gives: the decision lines and the error lines, each joined
+    into one blob of JSON lines, and the counts. With a decision log, ``lines`` holds each
+    line instead, in order, with its record, for the main process to store before writing."""
+
+    out: bytes = b""
+    errors: bytes = b""
+    decisions: int = 0
+    error_count: int = 0
+    blank: int = 0
+    lines: tuple[tuple[bool, bytes, Any], ...] | None = None
+    record: Any = None
+    """Set on the one-line pieces a decision log is given (``_one_by_one``)."""
+
+
+def _too_long(line: int) -> bytes:
+    return _json_line(BatchResult(line, error=f"line longer than {MAX_LINE_BYTES} bytes", kind="too-long").to_record())
+
+
+def _joined(lines: list[bytes]) -> bytes:
+    return b"\n".join(lines) + b"\n" if lines else b""
+
+
+def _decide_block(policy: Policy, chunk: _Chunk, as_of: dt.date, trace: bool, recorder: Any = None) -> _Written:
+    """Split, parse, decide and serialise a chunk of input lines."""
+    if isinstance(chunk, _TooLong):
+        return _Written(errors=_too_long(chunk.line) + b"\n", error_count=1)
+    known = _known_facts(policy)
+    lines = chunk.data.split(b"\n")
+    if chunk.data.endswith(b"\n"):
+        lines.pop()  # the empty text after the last newline is not a line
+    out: list[bytes] = []
+    errors: list[bytes] = []
+    each: list[tuple[bool, bytes, Any]] = []
+    blank = 0
+    for line, raw in enumerate(lines, start=chunk.first):
+        if len(raw) > MAX_LINE_BYTES:
+            is_error, text, record = True, _too_long(line), None
+        elif not raw or raw.isspace():
+            blank += 1
+            continue
+        else:
+            is_error, text, record = _decide_raw(policy, known, line, raw, as_of, trace, recorder)
+        if recorder is not None:
+            each.append((is_error, text, record))
+        else:
+            (errors if is_error else out).append(text)
+    if recorder is not None:
+        failed = sum(1 for is_error, _, _ in each if is_error)
+        return _Written(decisions=len(each) - failed, error_count=failed, blank=blank, lines=tuple(each))
+    return _Written(_joined(out), _joined(errors), len(out), len(errors), blank)
+
+
+def _block_failed(chunk: _Chunk, why: str) -> _Written:
+    """Every line of a chunk that could not be decided (its worker died): an internal error record."""
+    if isinstance(chunk, _TooLong):
+        return _Written(errors=_too_long(chunk.line) + b"\n", error_count=1)
+    lines = chunk.data.split(b"\n")
+    if chunk.data.endswith(b"\n"):
+        lines.pop()
+    errors = [
+        _json_line(BatchResult(line, error=why, kind="internal").to_record())
+        for line, raw in enumerate(lines, start=chunk.first)
+        if raw and not raw.isspace()
+    ]
+    return _Written(errors=_joined(errors), error_count=len(errors), blank=len(lines) - len(errors))
+
+
+def _mapping_failed(chunk: list[tuple[int, object]], why: str) -> list[BatchResult]:
+    return [BatchResult(line, error=why, kind="internal") for line, _ in chunk]
 
 
 # --- worker processes ------------------------------------------------------------------------------
@@ -352,8 +482,8 @@ def _worker_mappings(items: list[tuple[int, object]], as_of: dt.date, trace: boo
     return _decide_mappings(_worker_policy_or_fail(), items, as_of, trace, recorder)
 
 
-def _worker_lines(items: list[tuple[int, bytes | _Rejected]], as_of: dt.date, trace: bool, recorder: Any = None) -> list[tuple[bool, str, Any]]:
-    return _decide_lines(_worker_policy_or_fail(), items, as_of, trace, recorder)
+def _worker_block(chunk: _Chunk, as_of: dt.date, trace: bool, recorder: Any = None) -> _Written:
+    return _decide_block(_worker_policy_or_fail(), chunk, as_of, trace, recorder)
 
 
 # --- the pipeline ----------------------------------------------------------------------------------
@@ -367,25 +497,25 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 def _run(
     policy: Policy,
-    items: Iterable[T],
+    chunks: Iterable[C],
     *,
-    local: Callable[[Policy, list[T], dt.date, bool, Any], list[R]],
-    remote: Callable[[list[T], dt.date, bool, Any], list[R]],
-    failed: Callable[[int, str], R],
+    local: Callable[[Policy, C, dt.date, bool, Any], R],
+    remote: Callable[[C, dt.date, bool, Any], R],
+    failed: Callable[[C, str], R],
     as_of: dt.date,
     jobs: int,
     trace: bool,
-    chunk_size: int,
     recorder: Any = None,
 ) -> Generator[R, None, None]:
-    """Apply ``local`` (in this process) or ``remote`` (in ``jobs`` workers) chunk by chunk, in order.
+    """Apply ``local`` (in this process) or ``remote`` (in ``jobs`` workers) to each chunk, giving
+    the chunks' results in order.
 
     A chunk whose worker process died, or whose results could not come back, gives ``failed``
-    results for its lines; the pool is restarted and the other chunks in flight are sent again.
+    for its lines; the pool is restarted and the other chunks in flight are sent again.
     """
     if jobs <= 1:
-        for chunk in _chunks(items, chunk_size):
-            yield from local(policy, chunk, as_of, trace, recorder)
+        for chunk in chunks:
+            yield local(policy, chunk, as_of, trace, recorder)
         return
     source = _policy_source(policy)
 
@@ -394,9 +524,9 @@ def _run(
 
     pool = new_pool()
     restarts = 0
-    pending: deque[tuple[list[T], Future[list[R]]]] = deque()
+    pending: deque[tuple[C, Future[R]]] = deque()
 
-    def collect() -> list[R]:
+    def collect() -> R:
         nonlocal pool, restarts
         chunk, future = pending.popleft()
         try:
@@ -414,17 +544,17 @@ def _run(
             again = [(c, pool.submit(remote, c, as_of, trace, recorder)) for c, _ in pending]
             pending.clear()
             pending.extend(again)
-            return [failed(item[0], "a worker process ended while deciding this part of the input; the line was not decided") for item in chunk]
+            return failed(chunk, "a worker process ended while deciding this part of the input; the line was not decided")
         except Exception as exc:  # noqa: BLE001  # results that could not come back: error records, not the end
-            return [failed(item[0], f"internal error while deciding this line ({type(exc).__name__}); the line was not decided") for item in chunk]
+            return failed(chunk, f"internal error while deciding this line ({type(exc).__name__}); the line was not decided")
 
     try:
-        for chunk in _chunks(items, chunk_size):
+        for chunk in chunks:
             pending.append((chunk, pool.submit(remote, chunk, as_of, trace, recorder)))
             if len(pending) >= jobs * _IN_FLIGHT_PER_JOB:
-                yield from collect()
+                yield collect()
         while pending:
-            yield from collect()
+            yield collect()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -435,6 +565,16 @@ def _check_jobs(jobs: int, chunk_size: int) -> int:
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     return (os.cpu_count() or 1) if jobs == 0 else jobs
+
+
+def _flat(chunks: Iterator[list[BatchResult]]) -> Generator[BatchResult, None, None]:
+    try:
+        for results in chunks:
+            yield from results
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()  # stops the workers at once when the caller stops early
 
 
 def evaluate_many(
@@ -459,19 +599,19 @@ def evaluate_many(
     """
     jobs = _check_jobs(jobs, chunk_size)
     day = as_of if as_of is not None else today_in_london()
-    numbered = enumerate(facts, start=1)
+    chunks = _chunks(enumerate(facts, start=1), chunk_size)
     if log is not None:  # a DecisionLog: each decision is recorded, in input order, in this process
         from recnav_rules.audit.batching import logged_in_order
 
         results = _run(
-            policy, numbered, local=_decide_mappings, remote=_worker_mappings, failed=_mapping_failed,
-            as_of=day, jobs=jobs, trace=trace, chunk_size=chunk_size, recorder=log.record_maker(policy),
+            policy, chunks, local=_decide_mappings, remote=_worker_mappings, failed=_mapping_failed,
+            as_of=day, jobs=jobs, trace=trace, recorder=log.record_maker(policy),
         )
-        return logged_in_order(results, log, lambda result: result.record)
-    return _run(
-        policy, numbered, local=_decide_mappings, remote=_worker_mappings, failed=_mapping_failed,
-        as_of=day, jobs=jobs, trace=trace, chunk_size=chunk_size,
-    )
+        return logged_in_order(_flat(results), log, lambda result: result.record)
+    return _flat(_run(
+        policy, chunks, local=_decide_mappings, remote=_worker_mappings, failed=_mapping_failed,
+        as_of=day, jobs=jobs, trace=trace,
+    ))
 
 
 # --- the command -----------------------------------------------------------------------------------
@@ -491,22 +631,55 @@ class _Counts:
         return f"lines in: {self.lines}, decisions: {self.decisions}, errors: {self.errors}, blank: {self.blank}"
 
 
-def _read_lines(stream: BinaryIO, counts: _Counts, source: str) -> Iterator[tuple[int, bytes | _Rejected]]:
-    """Numbered non-blank input lines; a line over ``MAX_LINE_BYTES`` is skipped without being held."""
+def _read_blocks(stream: BinaryIO, counts: _Counts, source: str, lines_per_block: int) -> Iterator[_Chunk]:
+    """The input as blocks of at most ``lines_per_block`` whole lines, numbered, read
+    ``_READ_BYTES`` at a time. A line that grows past ``MAX_LINE_BYTES`` before its newline is
+    skipped as it is read, never held: a ``_TooLong`` marks its place. The main process only
+    finds line ends here; workers split the lines, skip blank ones and decide the rest."""
+    read = getattr(stream, "read1", None) or stream.read  # read1: what a pipe has, without waiting for more
+    tail = b""  # the start of a line whose newline has not come yet
+    skipping = False
     try:
-        while raw := stream.readline(MAX_LINE_BYTES + 1):
-            counts.lines += 1
-            counts.read += len(raw)
-            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                while (rest := stream.readline(_SKIP_BLOCK)) and not rest.endswith(b"\n"):
-                    counts.read += len(rest)
-                yield counts.lines, _Rejected(f"line longer than {MAX_LINE_BYTES} bytes", "too-long")
-            elif raw.isspace():
-                counts.blank += 1
+        while block := read(_READ_BYTES):
+            counts.read += len(block)
+            if skipping:  # the rest of an over-long line
+                end = block.find(b"\n")
+                if end < 0:
+                    continue
+                skipping = False
+                block = block[end + 1 :]
+            data = tail + block if tail else block
+            end = data.rfind(b"\n") + 1
+            if end:
+                yield from _blocks_of(data, end, counts, lines_per_block)
+                tail = data[end:]
             else:
-                yield counts.lines, raw
+                tail = data
+            if len(tail) > MAX_LINE_BYTES:
+                counts.lines += 1
+                yield _TooLong(counts.lines)
+                tail, skipping = b"", True
+        if tail:  # the last line, with no newline after it
+            counts.lines += 1
+            yield _Block(counts.lines, tail, 1)
     except OSError as exc:
         raise PolicyError.at(source, counts.lines + 1, None, "unreadable", f"cannot read: {exc.strerror or exc}") from None
+
+
+def _blocks_of(data: bytes, end: int, counts: _Counts, lines_per_block: int) -> Iterator[_Block]:
+    """``data[:end]`` (whole lines) cut into blocks of at most ``lines_per_block`` lines."""
+    find = data.find
+    start = 0
+    while start < end:
+        stop = start
+        count = 0
+        while count < lines_per_block and stop < end:
+            stop = find(b"\n", stop, end) + 1
+            count += 1
+        first = counts.lines + 1
+        counts.lines += count
+        yield _Block(first, data[start:stop], count)
+        start = stop
 
 
 def _open_input(source: str) -> BinaryIO:
@@ -589,7 +762,7 @@ class _Output:
             os.chmod(self.temporary, mode)
         except OSError:
             pass
-        self.handle: TextIO = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        self.handle: BinaryIO = os.fdopen(fd, "wb")
 
     def commit(self) -> None:
         self.handle.flush()
@@ -606,6 +779,41 @@ class _Output:
             os.unlink(self.temporary)
         except OSError:
             pass
+
+
+def _text_writer(text: TextIO) -> Callable[[bytes], object]:
+    """Write UTF-8 bytes to a text stream (standard output or error): to its byte buffer, after
+    what was written to it as text so that the order holds, or as text when it has none."""
+    buffer: BinaryIO | None = getattr(text, "buffer", None)
+    if buffer is None:
+        return lambda data: text.write(data.decode("utf-8"))
+    under = buffer
+
+    def write(data: bytes) -> object:
+        text.flush()
+        return under.write(data)
+
+    return write
+
+
+def _one_by_one(chunks: Iterator[_Written]) -> Generator[_Written, None, None]:
+    """Each line of each chunk as its own piece with its decision log record, in order (--log)."""
+    try:
+        for chunk in chunks:
+            if chunk.lines is None:
+                yield chunk
+                continue
+            if chunk.blank:
+                yield _Written(blank=chunk.blank)
+            for is_error, text, record in chunk.lines:
+                if is_error:
+                    yield _Written(errors=text + b"\n", error_count=1)
+                else:
+                    yield _Written(out=text + b"\n", decisions=1, record=record)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def _progress_bar(stream: BinaryIO) -> Any:
@@ -684,37 +892,36 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
                 outputs[name] = _Output(path)
         except OSError as exc:  # bad input, like a missing input file (the CLI's convention)
             raise PolicyError.at(path, None, None, "unwritable", f"cannot write: {exc.strerror or exc}") from None
-        out = outputs["--out"].handle if "--out" in outputs else sys.stdout
-        errors = outputs["--errors"].handle if "--errors" in outputs else sys.stderr
+        out = outputs["--out"].handle.write if "--out" in outputs else _text_writer(sys.stdout)
+        errors = outputs["--errors"].handle.write if "--errors" in outputs else _text_writer(sys.stderr)
         if in_main_thread:
             previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
-        bar = _progress_bar(stream) if sys.stderr.isatty() and errors is not sys.stderr else None
+        bar = _progress_bar(stream) if sys.stderr.isatty() and "--errors" in outputs else None
         log = _open_log(args)
-        results = _run(
-            policy, _read_lines(stream, counts, args.batch), local=_decide_lines, remote=_worker_lines,
-            failed=_line_failed, as_of=as_of, jobs=jobs, trace=args.trace, chunk_size=DEFAULT_CHUNK_SIZE,
+        results: Generator[_Written, None, None] = _run(
+            policy, _read_blocks(stream, counts, args.batch, DEFAULT_CHUNK_SIZE), local=_decide_block,
+            remote=_worker_block, failed=_block_failed, as_of=as_of, jobs=jobs, trace=args.trace,
             recorder=log.record_maker(policy) if log is not None else None,
         )
         if log is not None:  # --log: each decision is recorded, in input order, before it is written
             from recnav_rules.audit.batching import logged_in_order
 
-            results = logged_in_order(results, log, lambda item: item[2])  # type: ignore[assignment]
-        done = 0
+            results = logged_in_order(_one_by_one(results), log, lambda piece: piece.record)  # type: ignore[assignment]
         try:
-            for is_error, text, _record in results:
-                if is_error:
-                    counts.errors += 1
-                    errors.write(text + "\n")
-                else:
-                    counts.decisions += 1
-                    out.write(text + "\n")
-                done += 1
-                if bar is not None and done % 1000 == 0:
+            for written in results:
+                if written.errors:
+                    errors(written.errors)
+                if written.out:
+                    out(written.out)
+                counts.decisions += written.decisions
+                counts.errors += written.error_count
+                counts.blank += written.blank
+                if bar is not None:
                     _progress(bar, counts)
             for name in ("--errors", "--out"):
                 if name in outputs:
                     outputs.pop(name).commit()
-            if out is sys.stdout:
+            if "--out" not in outputs:
                 sys.stdout.flush()
         except BrokenPipeError:
             raise  # the reader went away (``| head``): the command line ends quietly

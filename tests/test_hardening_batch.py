@@ -155,7 +155,7 @@ def test_outputs_appear_only_when_complete(tmp_path: Path, capsys: pytest.Captur
     source = write_lines(tmp_path / "in.jsonl", [json.dumps(BASELINE)] * 1200)
     out = tmp_path / "out.jsonl"
     out.write_text("previous run\n", encoding="utf-8")
-    real = batch._decide_lines
+    real = batch._decide_block
     calls = {"n": 0}
 
     def interrupted(*args: Any) -> Any:
@@ -164,13 +164,13 @@ def test_outputs_appear_only_when_complete(tmp_path: Path, capsys: pytest.Captur
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(batch, "_decide_lines", interrupted)
+    monkeypatch.setattr(batch, "_decide_block", interrupted)
     assert main([*BATCH, str(source), "--out", str(out)]) == 130
     err = capsys.readouterr().err
     assert "interrupted (SIGINT) after 500 lines finished (500 decisions, 0 errors)" in err
     assert out.read_text(encoding="utf-8") == "previous run\n"  # the old file is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]  # no temporary left
-    monkeypatch.setattr(batch, "_decide_lines", real)
+    monkeypatch.setattr(batch, "_decide_block", real)
     assert main([*BATCH, str(source), "--out", str(out)]) == 0
     assert len(read_jsonl(out)) == 1200
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl", "out.jsonl.errors.jsonl"]
