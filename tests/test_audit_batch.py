@@ -70,3 +70,23 @@ def test_the_batch_command_logs_with_two_workers(tmp_path: Path, capsys: pytest.
         assert [e.decision_id for e in log.rows()] == [d["decision_id"] for d in decided]
         assert log.verify().ok
     assert main(["log", "verify", str(log_path)]) == 0
+
+
+def test_logged_in_order_stores_a_results_records_before_handing_it_on(tmp_path: Path, hiu: recnav_rules.Policy) -> None:
+    from recnav_rules.audit.batching import logged_in_order
+    from recnav_rules.audit.record import PreparedRecord
+
+    with DecisionLog(tmp_path / "chunks.sqlite") as log:
+        maker = log.record_maker(hiu)
+        facts = {**BASELINE, "mhsd_triage_outcome": "signposting"}
+        made = [maker.prepare(hiu.evaluate(facts, as_of=AS_OF), facts) for _ in range(11)]
+        chunks: list[Any] = [made[0:3], [], made[3:4], made[4], None, made[5:11]]  # several, none, one, one bare, an error, several
+        handed: list[Any] = []
+        for chunk in logged_in_order(chunks, log, lambda chunk: chunk, block=4):
+            stored = {e.decision_id for e in log.rows()}
+            mine = [chunk] if isinstance(chunk, PreparedRecord) else chunk or []
+            assert all(record.decision_id in stored for record in mine)  # in the log before it is handed on
+            handed.append(chunk)
+        assert handed == chunks
+        assert [e.decision_id for e in log.rows()] == [r.decision_id for r in made]  # in input order
+        assert log.verify().ok and log.verify().records == 11
