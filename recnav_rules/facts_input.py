@@ -42,8 +42,9 @@ _LONG_DIGIT_RUN = b"0" * 19
 at most 18 digits is beyond 64 bits, so a line with no run of 19 digits anywhere reads alike."""
 
 _MAX_FAST_BRACKETS = 256
-"""orjson reads nesting up to 1,024 levels; json stops where Python's recursion limit does.
-A line with at most this many brackets in all is nested at most this deep: both read it."""
+"""orjson reads nesting up to 1,024 levels (without limit before 3.9.15); json stops where
+Python's recursion limit does. A line with at most this many brackets in all is nested at most
+this deep: both read it alike, and deeper lines never reach orjson."""
 
 
 def _fast(data: bytes) -> Any:
@@ -59,20 +60,20 @@ def _fast(data: bytes) -> Any:
     the counts differ exactly when a key was repeated. Anything unusual (an escaped colon, a
     19-digit run, deep nesting, anything orjson refuses) goes to the careful reader instead.
     """
-    try:
-        value = orjson.loads(data)
-    except orjson.JSONDecodeError:  # bad JSON, a BOM, NaN, a lone surrogate, ...: json decides
+    shapes = data.translate(_SHAPES)  # first: orjson before 3.9.15 has no nesting limit of its own
+    if shapes.count(b"[") > _MAX_FAST_BRACKETS or _LONG_DIGIT_RUN in shapes:
         return _CAREFUL
     if b"\\" in data and b"\\u003" in data:  # \u003a may be an escaped colon
         return _CAREFUL
-    shapes = data.translate(_SHAPES)
-    if shapes.count(b"[") > _MAX_FAST_BRACKETS or _LONG_DIGIT_RUN in shapes:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:  # bad JSON, a BOM, NaN, a lone surrogate, ...: json decides
         return _CAREFUL
     try:
         written = orjson.dumps(value)
     except orjson.JSONEncodeError:  # pragma: no cover  # orjson writes what it reads
         return _CAREFUL
-    if written.count(b":") != data.count(b":"):  # a key given twice (never a false alarm)
+    if written.count(b":") != shapes.count(b":"):  # a key given twice (never a false alarm)
         return _CAREFUL
     return value
 

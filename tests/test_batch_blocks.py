@@ -1,0 +1,210 @@
+"""The batch command's pipeline: input read as blocks of whole lines (numbered as the lines
+are, over-long lines skipped unheld), and each chunk's output written as one blob of JSON lines
+that are the records ``decision_summary`` describes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import recnav_rules
+from recnav_rules import batch
+from recnav_rules.audit import DecisionLog
+from recnav_rules.batch import decision_summary
+from recnav_rules.cli import main
+from tests.conftest import AS_OF, BASELINE, SOMERSET_PRACTICE
+
+BATCH = ["evaluate", "--policy", "bnssg-hiu-pilot", "--as-of", "2026-11-20", "--batch"]
+
+
+def classify(number: int, line: bytes, longest: int) -> tuple[int, Any]:
+    if len(line) > longest:
+        return number, "too-long"
+    if not line or line.isspace():
+        return number, "blank"
+    return number, line
+
+
+def expected_lines(data: bytes, longest: int) -> list[tuple[int, Any]]:
+    """What reading line by line gives: every line numbered, over-long or blank or its bytes."""
+    pieces = data.split(b"\n")
+    if pieces[-1] == b"":
+        pieces.pop()  # the text after the last newline, when there is none
+    return [classify(number, line, longest) for number, line in enumerate(pieces, start=1)]
+
+
+class Trickle(io.RawIOBase):
+    """A pipe-like stream: each read gives at most the next of ``sizes`` bytes."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        self.data, self.sizes, self.at = data, sizes, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read1(self, size: int = -1) -> bytes:
+        step = self.sizes[self.at % len(self.sizes)] if self.sizes else size
+        self.at += 1
+        piece = self.data[: min(size, step)]
+        self.data = self.data[len(piece) :]
+        return piece
+
+
+LINES = st.lists(
+    st.sampled_from([b"", b" ", b"\t\r", b"{}", b'{"a": 1}', b"x" * 7, b"y" * 12, b"z" * 30, b"\r"]) | st.binary(max_size=20).map(lambda b: b.replace(b"\n", b"")),
+    max_size=25,
+)
+
+
+@given(
+    lines=LINES,
+    final_newline=st.booleans(),
+    longest=st.integers(1, 16),
+    read_bytes=st.integers(1, 40),
+    per_block=st.integers(1, 6),
+    sizes=st.lists(st.integers(1, 50), max_size=5),
+)
+@settings(max_examples=600, deadline=None)
+def test_blocks_give_every_line_once_in_order(
+    lines: list[bytes], final_newline: bool, longest: int, read_bytes: int, per_block: int, sizes: list[int]
+) -> None:
+    data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    counts = batch._Counts()
+    got: list[tuple[int, Any]] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(batch, "MAX_LINE_BYTES", longest)
+        patch.setattr(batch, "_READ_BYTES", read_bytes)
+        for chunk in batch._read_blocks(Trickle(data, sizes), counts, "in.jsonl", per_block):  # type: ignore[arg-type]
+            if isinstance(chunk, batch._TooLong):
+                got.append((chunk.line, "too-long"))
+                continue
+            assert 1 <= chunk.count <= per_block
+            assert len(chunk.data) <= chunk.count * (longest + read_bytes + 1)  # never a whole over-long line
+            pieces = chunk.data.split(b"\n")
+            if chunk.data.endswith(b"\n"):
+                pieces.pop()
+            assert len(pieces) == chunk.count
+            got += [classify(n, line, longest) for n, line in enumerate(pieces, start=chunk.first)]
+    assert got == expected_lines(data, longest)
+    assert counts.lines == len(got)
+    assert counts.read == len(data)
+
+
+def test_an_over_long_line_is_never_held_whole(tmp_path: Path) -> None:
+    huge = b'{"a": "' + b"x" * (3 * batch.MAX_LINE_BYTES) + b'"}'
+    counts = batch._Counts()
+    chunks = list(batch._read_blocks(io.BytesIO(b"{}\n" + huge + b"\n{}"), counts, "in", 500))
+    assert [type(c).__name__ for c in chunks] == ["_Block", "_TooLong", "_Block"]
+    assert [getattr(c, "first", getattr(c, "line", None)) for c in chunks] == [1, 2, 3]
+    assert max(len(c.data) for c in chunks if isinstance(c, batch._Block)) <= 3
+    assert counts.lines == 3 and counts.read == len(huge) + 6
+
+
+def referrals(count: int) -> list[dict[str, Any]]:
+    out = []
+    for i in range(count):
+        facts = dict(BASELINE, date_of_birth=f"{1950 + i % 60}-06-15")
+        if i % 7 == 3:
+            facts["gp_practice_code"] = SOMERSET_PRACTICE
+        if i % 5 == 1:
+            facts["in_custody"] = True
+        if i % 11 == 2:
+            del facts["consent_to_referral"]
+        out.append(facts)
+    return out
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_each_output_line_is_the_summary_record(tmp_path: Path, hiu: recnav_rules.Policy, monkeypatch: pytest.MonkeyPatch, jobs: str) -> None:
+    monkeypatch.setattr(batch, "DEFAULT_CHUNK_SIZE", 7)
+    facts = referrals(40)
+    source = tmp_path / "in.jsonl"
+    text = "".join(json.dumps(f) + ("\n\n" if i % 9 == 4 else "\n") for i, f in enumerate(facts))
+    source.write_text(text, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main([*BATCH, str(source), "--out", str(out), "--jobs", jobs]) == 0
+    written = out.read_bytes()
+    assert written.endswith(b"\n") and b"\n\n" not in written
+    numbers = [n for n, line in enumerate(text.split("\n"), start=1) if line]
+    expected = [{"line": n, **decision_summary(hiu.evaluate(f, as_of=AS_OF))} for n, f in zip(numbers, facts, strict=True)]
+    assert [json.loads(line) for line in written.decode("utf-8").splitlines()] == expected
+
+
+def test_a_traced_line_is_the_whole_decision(tmp_path: Path, hiu: recnav_rules.Policy) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n" + json.dumps(BASELINE) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main([*BATCH, str(source), "--out", str(out), "--trace"]) == 0
+    [line] = out.read_bytes().splitlines()
+    assert line.startswith(b'{"line":2,"decision_id":')
+    assert json.loads(line) == {"line": 2, **hiu.evaluate(BASELINE, as_of=AS_OF).to_dict()}
+
+
+def test_records_orjson_cannot_write_are_written_escaped() -> None:
+    assert batch._json_line({"error": "bad \ud800 value", "n": 2**70}) == b'{"error":"bad \\ud800 value","n":1180591620717411303424}'
+    assert batch._json_line({"error": "é"}) == '{"error":"é"}'.encode()
+
+
+def test_standard_output_without_a_byte_buffer_gets_text(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(BASELINE) + "\n[]\n", encoding="utf-8")
+    stdout, stderr = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    assert main([*BATCH, str(source)]) == 0
+    assert json.loads(stdout.getvalue())["outcome"] == "accept"
+    errors = stderr.getvalue().splitlines()
+    assert json.loads(errors[0])["kind"] == "not-object"
+    assert errors[-1] == "lines in: 2, decisions: 1, errors: 1, blank: 0"
+
+
+def test_the_log_records_each_decision_with_blank_and_bad_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch, "DEFAULT_CHUNK_SIZE", 4)
+    lines = [json.dumps(BASELINE), "", "[]", json.dumps(dict(BASELINE, in_custody=True)), "  ", "{bad", json.dumps(BASELINE)]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out, log_path = tmp_path / "out.jsonl", tmp_path / "log.sqlite"
+    assert main([*BATCH, str(source), "--out", str(out), "--jobs", "2", "--log", str(log_path)]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == "lines in: 7, decisions: 3, errors: 2, blank: 2"
+    decided = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [d["line"] for d in decided] == [1, 4, 7]
+    with DecisionLog(log_path, create=False) as log:
+        assert [e.decision_id for e in log.rows()] == [d["decision_id"] for d in decided]
+
+
+def _dying_block(policy: Any, chunk: Any, *rest: Any) -> Any:
+    """A worker that dies (as on a segfault) on a chunk holding a line marked to kill it."""
+    if isinstance(chunk, batch._Block) and b'"die"' in chunk.data:
+        os._exit(1)
+    return _real_decide_block(policy, chunk, *rest)
+
+
+_real_decide_block = batch._decide_block
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers inherit the patched function by fork")
+def test_a_worker_that_dies_costs_its_chunk_and_every_line_is_counted(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch, "_decide_block", _dying_block)
+    monkeypatch.setattr(batch, "DEFAULT_CHUNK_SIZE", 3)
+    good = json.dumps(BASELINE)
+    lines = [good] * 6 + ['{"die": true}', ""] + [good] * 6
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out, errors = tmp_path / "out.jsonl", tmp_path / "errors.jsonl"
+    assert main([*BATCH, str(source), "--out", str(out), "--errors", str(errors), "--jobs", "2"]) == 0
+    bad = [json.loads(line) for line in errors.read_text(encoding="utf-8").splitlines()]
+    decided = [json.loads(line)["line"] for line in out.read_text(encoding="utf-8").splitlines()]
+    assert 7 in [e["line"] for e in bad] and 8 not in [e["line"] for e in bad] + decided  # line 8 is blank
+    assert all(e["kind"] == "internal" and "worker process ended" in e["error"] for e in bad)
+    assert sorted(decided + [e["line"] for e in bad]) == [n for n in range(1, 15) if n != 8]
+    assert decided[:3] == [1, 2, 3]
+    summary = capsys.readouterr().err.splitlines()[-1]
+    assert summary == f"lines in: 14, decisions: {len(decided)}, errors: {len(bad)}, blank: 1"
