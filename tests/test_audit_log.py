@@ -297,6 +297,18 @@ def test_inserting_a_forged_record_in_the_middle_is_found(log: DecisionLog, hiu:
     assert result.decision_id == "11111111-1111-4111-8111-111111111111"
 
 
+def test_editing_a_records_context_is_found(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
+    result = verify_after(log, hiu, 3, "UPDATE blobs SET content = replace(content, '\"adult_age\":18', '\"adult_age\":16') WHERE kind = 'context'")
+    assert (result.ok, result.how, result.first_bad_seq) == (False, "edited", 1)
+    assert "context" in result.message and "no longer matches its hash" in result.message
+
+
+def test_deleting_a_records_context_is_found(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
+    result = verify_after(log, hiu, 3, "DELETE FROM blobs WHERE kind = 'context'")
+    assert (result.ok, result.how, result.first_bad_seq) == (False, "edited", 1)
+    assert "missing from the log" in result.message
+
+
 def test_a_checkpoint_proves_a_consistent_rewrite(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
     record_some(log, hiu, 4)
     mark = log.checkpoint()

@@ -2,11 +2,13 @@
 
 Walks the records in chain order from the anchor (seq 0 and the genesis hash, or the last record
 ``prune`` removed). Each record's text must hash to its stored hash, hold the seq and the
-previous record's hash it should, and agree with the columns it is found by; the last record must
-be the head the log recorded. The first failure is named with its seq and decision id and one of:
+previous record's hash it should, agree with the columns it is found by, and name a context
+(``record``: what all records of one loaded policy share, in ``blobs``) that is there and still
+hashes to its name; the last record must be the head the log recorded. The first failure is named with its seq and decision id and one of:
 
 - ``edited``: a record's content no longer matches its hash, its columns disagree with its
-  content, or it was changed and re-hashed (the next record no longer links to it);
+  content, its context is missing or was changed, or it was changed and re-hashed (the next
+  record no longer links to it);
 - ``deleted``: a record is missing (later records are not), or the log ends before its head;
 - ``reordered``: records are present but out of chain order;
 - ``inserted``: a record is in the log that is not part of the chain.
@@ -18,6 +20,7 @@ rewrote the rest of the chain consistently.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -25,6 +28,8 @@ from recnav_rules.audit.chain import GENESIS, Header, parse_header, record_hash
 from recnav_rules.audit.store import Store, StoredRow
 
 __all__ = ["VerifyResult", "verify_store"]
+
+_CONTEXT_KEY = '"context":"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,8 @@ class _Walk:
         self.prev_row: StoredRow | None = None
         self.prev_header: Header | None = None
         self.checkpoint_seen = False
+        self.contexts: dict[str, str | None] = {}
+        """Each context named so far: None when sound, else what is wrong with it."""
 
     def fail(self, seq: int, decision_id: str | None, how: str, message: str) -> VerifyResult:
         return VerifyResult(False, self.count, self.expected - 1, self.prev_hash, seq, decision_id, how, message)
@@ -94,6 +101,9 @@ class _Walk:
                 return self.broken_link(row)
             if not _columns_agree(row, header):
                 return self.fail(row.seq, row.decision_id, "edited", f"record {row.seq} was edited: its columns disagree with its hashed content")
+            problem = self.context_problem(row.record)
+            if problem is not None:
+                return self.fail(row.seq, row.decision_id, "edited", f"record {row.seq}'s context {problem}")
             if self.checkpoint is not None and row.seq == self.checkpoint[0]:
                 self.checkpoint_seen = True
                 if row.hash != self.checkpoint[1]:
@@ -106,6 +116,22 @@ class _Walk:
             self.prev_row, self.prev_header = row, header
             self.expected += 1
         return self.finish()
+
+    def context_problem(self, text: str) -> str | None:
+        """What is wrong with the context a record names (its last ``"context":"`` key: the body's
+        own, as every key after it is the record format's and string values escape their quotes),
+        or None. Each context is read and hashed once."""
+        at = text.rfind(_CONTEXT_KEY, 0, text.rfind(',"decision_id":"'))
+        digest = text[at + len(_CONTEXT_KEY) : at + len(_CONTEXT_KEY) + 64] if at > 0 else ""
+        if digest not in self.contexts:
+            content = self.store.get_blob(digest) if len(digest) == 64 else None
+            if content is None:
+                self.contexts[digest] = f"({digest[:12] or 'none named'}) is missing from the log" if digest else "is not named"
+            elif hashlib.sha256(content.encode("utf-8")).hexdigest() != digest:
+                self.contexts[digest] = f"({digest[:12]}) was edited: its content no longer matches its hash"
+            else:
+                self.contexts[digest] = None
+        return self.contexts[digest]
 
     def out_of_place(self, row: StoredRow, header: Header, rest: Iterator[StoredRow]) -> VerifyResult:
         if header.seq > self.expected:
