@@ -340,17 +340,15 @@ _Chunk = _Block | _TooLong
 @dataclass(frozen=True, slots=True)
 class _Written:
     """What a chunk of input lines gives: the decision lines and the error lines, each joined
-    into one blob of JSON lines, and the counts. With a decision log, ``lines`` holds each
-    line instead, in order, with its record, for the main process to store before writing."""
+    into one blob of JSON lines, the counts, and with a decision log the decisions' records in
+    order, for the main process to store before it writes the lines."""
 
     out: bytes = b""
     errors: bytes = b""
     decisions: int = 0
     error_count: int = 0
     blank: int = 0
-    lines: tuple[tuple[bool, bytes, Any], ...] | None = None
-    record: Any = None
-    """Set on the one-line pieces a decision log is given (``_one_by_one``)."""
+    records: tuple[Any, ...] = ()
 
 
 def _too_long(line: int) -> bytes:
@@ -371,24 +369,22 @@ def _decide_block(policy: Policy, chunk: _Chunk, as_of: dt.date, trace: bool, re
         lines.pop()  # the empty text after the last newline is not a line
     out: list[bytes] = []
     errors: list[bytes] = []
-    each: list[tuple[bool, bytes, Any]] = []
+    records: list[Any] = []
     blank = 0
     for line, raw in enumerate(lines, start=chunk.first):
         if len(raw) > MAX_LINE_BYTES:
-            is_error, text, record = True, _too_long(line), None
+            errors.append(_too_long(line))
         elif not raw or raw.isspace():
             blank += 1
-            continue
         else:
             is_error, text, record = _decide_raw(policy, known, line, raw, as_of, trace, recorder)
-        if recorder is not None:
-            each.append((is_error, text, record))
-        else:
-            (errors if is_error else out).append(text)
-    if recorder is not None:
-        failed = sum(1 for is_error, _, _ in each if is_error)
-        return _Written(decisions=len(each) - failed, error_count=failed, blank=blank, lines=tuple(each))
-    return _Written(_joined(out), _joined(errors), len(out), len(errors), blank)
+            if is_error:
+                errors.append(text)
+            else:
+                out.append(text)
+                if record is not None:
+                    records.append(record)
+    return _Written(_joined(out), _joined(errors), len(out), len(errors), blank, tuple(records))
 
 
 def _block_failed(chunk: _Chunk, why: str) -> _Written:
@@ -796,26 +792,6 @@ def _text_writer(text: TextIO) -> Callable[[bytes], object]:
     return write
 
 
-def _one_by_one(chunks: Iterator[_Written]) -> Generator[_Written, None, None]:
-    """Each line of each chunk as its own piece with its decision log record, in order (--log)."""
-    try:
-        for chunk in chunks:
-            if chunk.lines is None:
-                yield chunk
-                continue
-            if chunk.blank:
-                yield _Written(blank=chunk.blank)
-            for is_error, text, record in chunk.lines:
-                if is_error:
-                    yield _Written(errors=text + b"\n", error_count=1)
-                else:
-                    yield _Written(out=text + b"\n", decisions=1, record=record)
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-
-
 def _progress_bar(stream: BinaryIO) -> Any:
     """A tqdm progress bar on standard error over the input's bytes (its size, when it is a
     file; a running count for a pipe)."""
@@ -903,10 +879,10 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
             remote=_worker_block, failed=_block_failed, as_of=as_of, jobs=jobs, trace=args.trace,
             recorder=log.record_maker(policy) if log is not None else None,
         )
-        if log is not None:  # --log: each decision is recorded, in input order, before it is written
+        if log is not None:  # --log: each chunk's decisions are recorded, in input order, before it is written
             from recnav_rules.audit.batching import logged_in_order
 
-            results = logged_in_order(_one_by_one(results), log, lambda piece: piece.record)  # type: ignore[assignment]
+            results = logged_in_order(results, log, lambda written: written.records, block=1)  # type: ignore[assignment]
         try:
             for written in results:
                 if written.errors:
