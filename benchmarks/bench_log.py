@@ -1,12 +1,13 @@
 """Decision-log speed: one evaluate-and-record, a logged batch, and verifying the log.
 
-Run:  python benchmarks/bench_log.py [--single 2000] [--referrals 1000000 | --input IN.jsonl] [--jobs 2] [--folder DIR]
+Run:  python benchmarks/bench_log.py [--single 2000] [--durability normal|full] [--referrals 1000000 | --input IN.jsonl] [--jobs 2] [--folder DIR]
 
 Targets (issue 12, on a 2-core machine): one ``evaluate`` + ``DecisionLog.record`` on SQLite in
 under 200 us; ``recnav-rules evaluate --batch IN --jobs 2 --log LOG`` on 1,000,000 referrals in
 under 2 minutes; ``recnav-rules log verify LOG`` of those million records in under 30 s. The
 referrals are ``bench_hiu.make_referrals``'s realistic mix (as in bench_batch.py). Not a test:
-the figures go in docs/performance.md.
+the figures go in docs/performance.md. CPU times are the process's (``time.process_time``) and,
+for the commands, their children's (``os.times``); each line gives the load average around it.
 """
 
 from __future__ import annotations
@@ -37,31 +38,36 @@ def _load(name: str) -> Any:
     return module
 
 
-def single(folder: Path, count: int) -> None:
+def _load_average() -> str:
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+def single(folder: Path, count: int, durability: str | None) -> None:
     import recnav_rules
     from recnav_rules.audit import DecisionLog
 
     referrals = _load("bench_hiu").make_referrals(count, seed=7)
     policy = recnav_rules.load_policy("bnssg-hiu-pilot")
     day = dt.date(2026, 11, 20)
-    with DecisionLog(folder / "single.sqlite") as log:
+    load = _load_average()
+    with DecisionLog(folder / "single.sqlite", durability=durability) as log:
         log.record(policy.evaluate(referrals[0], as_of=day), policy=policy, facts=referrals[0])  # stores the sources once
-        rounds, cpu = [], []
+        rounds, cpu, evaluate_wall, evaluate_cpu = [], [], [], []
         for _ in range(5):
             started, started_cpu = time.perf_counter(), time.process_time()
             for facts in referrals:
                 log.record(policy.evaluate(facts, as_of=day), policy=policy, facts=facts)
             rounds.append((time.perf_counter() - started) / len(referrals) * 1e6)
             cpu.append((time.process_time() - started_cpu) / len(referrals) * 1e6)
-        evaluate_only = []
-        for _ in range(5):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             for facts in referrals:
                 policy.evaluate(facts, as_of=day)
-            evaluate_only.append((time.perf_counter() - started) / len(referrals) * 1e6)
-    print(f"one evaluate + record (SQLite, WAL), median of 5 rounds of {count}: {statistics.median(rounds):.0f} us wall,"
-          f" {statistics.median(cpu):.0f} us CPU (evaluate alone {statistics.median(evaluate_only):.0f} us wall;"
-          f" rounds {', '.join(f'{r:.0f}' for r in rounds)})")
+            evaluate_wall.append((time.perf_counter() - started) / len(referrals) * 1e6)
+            evaluate_cpu.append((time.process_time() - started_cpu) / len(referrals) * 1e6)
+    print(f"one evaluate + record (SQLite, WAL, durability {durability or 'normal'}), median of 5 rounds of {count}:"
+          f" {statistics.median(rounds):.0f} us wall, {statistics.median(cpu):.0f} us CPU"
+          f" (evaluate alone {statistics.median(evaluate_wall):.0f} us wall, {statistics.median(evaluate_cpu):.0f} us CPU;"
+          f" rounds {', '.join(f'{r:.0f}' for r in rounds)} us wall; load average {load} before, {_load_average()} after)")
 
 
 def _cli(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -83,7 +89,7 @@ def batch(folder: Path, count: int, jobs: int, given: str | None) -> None:
         with source.open("w", encoding="utf-8") as handle:
             handle.writelines(_load("bench_batch").referral_lines(count))
         print(f"input: {count:,} referrals, {source.stat().st_size / 2**20:,.0f} MiB of JSONL (generated in {time.perf_counter() - started:.1f} s)")
-    before = os.times()
+    before, load = os.times(), _load_average()
     elapsed, done = _cli(
         "evaluate", "--policy", "bnssg-hiu-pilot", "--as-of", "2026-11-20", "--batch", str(source), "--out", str(out),
         "--jobs", str(jobs), "--log", str(log),
@@ -93,17 +99,27 @@ def batch(folder: Path, count: int, jobs: int, given: str | None) -> None:
     after = os.times()
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     size = sum(p.stat().st_size for p in folder.iterdir() if p.name.startswith("batch.sqlite"))
+    records = _records(log)
     print(f"batch --jobs {jobs} --log: {elapsed:.1f} s wall, {count / elapsed:,.0f} referrals per second, {cpu:.1f} s CPU"
-          f" ({cpu / count * 1e6:.0f} us per referral); log {size / 2**20:,.0f} MiB")
+          f" ({cpu / count * 1e6:.0f} us per referral); log {size / 2**20:,.0f} MiB ({size / max(records, 1):,.0f} bytes a record);"
+          f" load average {load} before, {_load_average()} after")
     print(f"summary: {done.stderr.strip().splitlines()[-1]}")
     if given is None:
         source.unlink()
     out.unlink()
-    before = os.times()
+    before, load = os.times(), _load_average()
     elapsed, done = _cli("log", "verify", str(log))
     after = os.times()
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    print(f"log verify: {elapsed:.1f} s wall, {cpu:.1f} s CPU, exit {done.returncode}: {done.stdout.strip()[:90]}")
+    print(f"log verify: {elapsed:.1f} s wall, {cpu:.1f} s CPU, exit {done.returncode}: {done.stdout.strip()[:90]};"
+          f" load average {load} before, {_load_average()} after")
+
+
+def _records(log: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(f"file:{log}?mode=ro", uri=True) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
 
 
 def main() -> None:
@@ -113,12 +129,13 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--folder", help="where the logs go (default: a temporary folder, removed after)")
     parser.add_argument("--input", help="an existing JSONL file of referrals to use instead of generating --referrals")
+    parser.add_argument("--durability", choices=("normal", "full"), help="the single-decision log's durability (default: normal)")
     args = parser.parse_args()
     print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(dir=args.folder) as name:
         folder = Path(name)
         if args.single:
-            single(folder, args.single)
+            single(folder, args.single, args.durability)
         if args.referrals or args.input:
             batch(folder, args.referrals, args.jobs, args.input)
 
