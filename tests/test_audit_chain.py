@@ -54,8 +54,10 @@ def test_values_json_cannot_hold_are_value_errors(bad: Any) -> None:
 def test_record_text_is_the_canonical_json_of_the_whole_record() -> None:
     body = {"outcome": "accept", "z": [1, 2], "decision_id": "inner keys do not confuse the header"}
     index = Index("2026-11-20", "accept", "bnssg-hiu-pilot", "ab" * 32)
-    text = record_text(canonical_json(body), "6f1c1f4e-8f0e-4b51-9d1a-2b8f7c7e2a11", index, GENESIS, "2026-11-20T10:00:00.000001Z", 7)
+    context = "cd" * 32
+    text = record_text(context, canonical_json(body), "6f1c1f4e-8f0e-4b51-9d1a-2b8f7c7e2a11", index, GENESIS, "2026-11-20T10:00:00.000001Z", 7)
     whole = {
+        "context": context,
         "decision": body, "decision_id": "6f1c1f4e-8f0e-4b51-9d1a-2b8f7c7e2a11",
         "index": {"as_of": "2026-11-20", "outcome": "accept", "policy_id": "bnssg-hiu-pilot", "subject_key": "ab" * 32},
         "prev_hash": GENESIS, "recorded_at": "2026-11-20T10:00:00.000001Z", "seq": 7,
@@ -63,14 +65,24 @@ def test_record_text_is_the_canonical_json_of_the_whole_record() -> None:
     assert text == rfc8785.dumps(whole).decode("utf-8")
     assert json.loads(text) == whole
     header = parse_header(text)
-    assert header is not None and (header.seq, header.prev_hash, header.decision_id) == (7, GENESIS, whole["decision_id"])
+    assert header is not None and (header.seq, header.prev_hash, header.decision_id, header.context) == (7, GENESIS, whole["decision_id"], context)
     assert header.index == index
-    unkeyed = record_text(canonical_json(body), whole["decision_id"], index._replace(subject_key=None), GENESIS, "2026-11-20T10:00:00.000001Z", 7)
+    unkeyed = record_text(context, canonical_json(body), whole["decision_id"], index._replace(subject_key=None), GENESIS, "2026-11-20T10:00:00.000001Z", 7)
     assert json.loads(unkeyed)["index"]["subject_key"] is None and parse_header(unkeyed) is not None
     assert len(record_hash(text)) == 64 and record_hash(text) != record_hash(text.replace("accept", "reject"))
 
 
-@pytest.mark.parametrize("text", ["", "{}", '{"decision":{}}', '{"decision":{},"decision_id":"x","prev_hash":"y","recorded_at":"z","seq":1}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{}",
+        '{"decision":{}}',
+        '{"decision":{},"decision_id":"x","prev_hash":"y","recorded_at":"z","seq":1}',
+        '{"context":"short","decision":{},"decision_id":"6f1c1f4e-8f0e-4b51-9d1a-2b8f7c7e2a11","index":{"as_of":"2026-11-20",'
+        '"outcome":"accept","policy_id":"p","subject_key":null},"prev_hash":"' + "0" * 64 + '","recorded_at":"2026-11-20T10:00:00.000001Z","seq":1}',
+    ],
+)
 def test_texts_that_are_not_records_have_no_header(text: str) -> None:
     assert parse_header(text) is None
 

@@ -129,7 +129,7 @@ def test_policy_source_and_register_are_stored_once(log: DecisionLog, hiu: recna
     assert kinds == ["context", "parameters", "policy-source", "reference:gp_practices"]
     assert source == Path(hiu.file).read_text(encoding="utf-8")
     context = json.loads(context_text)
-    assert all(e.record["decision"]["context"] == record_hash(context_text) for e in log.rows())  # the context's sha256
+    assert all(e.record["context"] == record_hash(context_text) for e in log.rows())  # the context's sha256
     assert context["policy"] == {"id": hiu.id, "version": hiu.version, "digest": hiu.digest, "source_sha256": record_hash(source)}
     assert context["parameters"] == dict(hiu.compiled.parameters)
     assert context["trace_order"] == {"criteria": [c.id for c in hiu.compiled.criteria], "rules": [r.id for r in hiu.compiled.rules]}
@@ -141,8 +141,8 @@ def test_the_stored_body_is_compact_and_reads_back_whole(log: DecisionLog, hiu: 
     entry = log.get(str(log.record(decision, policy=hiu, facts=missing).decision_id))
     assert entry is not None
     stored = entry.record["decision"]
-    assert stored["format"] == 2 and set(stored) >= {"context", "checked_facts", "outcome", "trace"}
-    assert not {"parameters", "reference_data", "parameters_sha256"} & set(stored)  # those are the context's
+    assert stored["format"] == 2 and set(stored) >= {"checked_facts", "outcome", "trace"} and len(entry.record["context"]) == 64
+    assert not {"parameters", "reference_data", "parameters_sha256", "context"} & set(stored)  # those are the context's
     rules = [r.id for r in hiu.compiled.rules]
     letters = {"true": "t", "false": "f", "unknown": "u"}
     values = {s.id: s.value for s in decision.trace if s.kind == "rule"}
@@ -282,11 +282,12 @@ def test_inserting_a_forged_record_in_the_middle_is_found(log: DecisionLog, hiu:
         for seq in (5, 4, 3):
             conn.execute("UPDATE records SET seq = ? WHERE seq = ?", (seq + 1, seq))
         prev = conn.execute("SELECT hash FROM records WHERE seq = 2").fetchone()[0]
-        body = json.loads(conn.execute("SELECT record FROM records WHERE seq = 2").fetchone()[0])["decision"]
+        stored = json.loads(conn.execute("SELECT record FROM records WHERE seq = 2").fetchone()[0])
+        body = stored["decision"]
         body["outcome"] = "reject"
         from recnav_rules.audit.chain import canonical_json
 
-        forged = record_text(canonical_json(body), "11111111-1111-4111-8111-111111111111", index_of_body(body), prev, "2026-11-20T12:00:00.000000Z", 3)
+        forged = record_text(stored["context"], canonical_json(body), "11111111-1111-4111-8111-111111111111", index_of_body(body), prev, "2026-11-20T12:00:00.000000Z", 3)
         conn.execute(
             "INSERT INTO records VALUES (3, '11111111-1111-4111-8111-111111111111', '2026-11-20T12:00:00.000000Z', "
             "'bnssg-hiu-pilot', '2026-11-20', 'reject', ?, ?, ?)",
@@ -326,7 +327,7 @@ def test_a_checkpoint_proves_a_consistent_rewrite(log: DecisionLog, hiu: recnav_
             body["notes"] = ["rewritten"]
             from recnav_rules.audit.chain import canonical_json
 
-            new = record_text(canonical_json(body), header.decision_id, index_of_body(body), prev, header.recorded_at, seq)
+            new = record_text(header.context, canonical_json(body), header.decision_id, index_of_body(body), prev, header.recorded_at, seq)
             prev = record_hash(new)
             conn.execute("UPDATE records SET record = ?, hash = ? WHERE seq = ?", (new, prev, seq))
         conn.execute("UPDATE log_meta SET hash = ? WHERE name = 'head'", (prev,))
@@ -421,7 +422,7 @@ def test_replay_names_a_record_that_does_not_reproduce(log: DecisionLog, hiu: re
             body = json.loads(text)["decision"]
             if seq == 2:
                 body["outcome"] = "reject"
-            new = record_text(canonical_json(body), header.decision_id, index_of_body(body), prev, header.recorded_at, seq)
+            new = record_text(header.context, canonical_json(body), header.decision_id, index_of_body(body), prev, header.recorded_at, seq)
             prev = record_hash(new)
             conn.execute("UPDATE records SET record = ?, hash = ?, outcome = ? WHERE seq = ?", (new, prev, body["outcome"], seq))
         conn.execute("UPDATE log_meta SET hash = ? WHERE name = 'head'", (prev,))
@@ -445,7 +446,7 @@ def test_replay_names_a_record_whose_trace_was_changed(log: DecisionLog, hiu: re
             if seq == 2:
                 rules = body["trace"]["rules"]
                 body["trace"]["rules"] = ("t" if rules[0] != "t" else "f") + rules[1:]
-            new = record_text(canonical_json(body), header.decision_id, index_of_body(body), prev, header.recorded_at, seq)
+            new = record_text(header.context, canonical_json(body), header.decision_id, index_of_body(body), prev, header.recorded_at, seq)
             prev = record_hash(new)
             conn.execute("UPDATE records SET record = ?, hash = ? WHERE seq = ?", (new, prev, seq))
         conn.execute("UPDATE log_meta SET hash = ? WHERE name = 'head'", (prev,))

@@ -1,12 +1,15 @@
 """Canonical JSON (RFC 8785) and the hash chain that makes the decision log tamper-evident.
 
-Every record is the canonical JSON of ``{"decision": BODY, "decision_id": ID, "index": {"as_of",
-"outcome", "policy_id", "subject_key"}, "prev_hash": H, "recorded_at": T, "seq": N}``; its hash is the sha256 of those bytes, and ``prev_hash`` is the
-hash of the record before it (``GENESIS`` for the first). Because the keys sort as written, the
-record text is the canonical body with the header appended, so the expensive part (the body) can be
-canonicalised anywhere — in a batch worker, outside the database lock — and only the header is
-added under the lock. The ``index`` repeats the body's fields that the database's lookup columns
-hold, so that verification can check those columns from the header alone, without parsing the body.
+Every record is the canonical JSON of ``{"context": C, "decision": BODY, "decision_id": ID,
+"index": {"as_of", "outcome", "policy_id", "subject_key"}, "prev_hash": H, "recorded_at": T,
+"seq": N}``; its hash is the sha256 of those bytes, and ``prev_hash`` is the hash of the record
+before it (``GENESIS`` for the first). ``context`` is the sha256 of what all records of one loaded
+policy share, stored once in the log (``record.py``). Because the keys sort as written, the record
+text is the context, the canonical body and the header put together, so the expensive part (the
+body) can be canonicalised anywhere — in a batch worker, outside the database lock — and only the
+header is added under the lock. The ``index`` repeats the body's fields that the database's lookup
+columns hold, so that verification can check those columns, and the context, from the record's
+first and last bytes alone, without parsing the body.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ _HEADER = re.compile(
     r'"subject_key":(?:null|"([0-9a-f]{64})")\},'
     r'"prev_hash":"([0-9a-f]{64})","recorded_at":"([0-9T:.Z-]{20,32})","seq":([0-9]{1,19})}\Z'
 )
-_PREFIX = '{"decision":{'
+_PREFIX = re.compile(r'\{"context":"([0-9a-f]{64})","decision":\{')
 
 
 def canonical_json(value: Any, *, floats: bool | None = None) -> str:
@@ -59,11 +62,11 @@ class Index(NamedTuple):
     subject_key: str | None
 
 
-def record_text(body_json: str, decision_id: str, index: Index, prev_hash: str, recorded_at: str, seq: int) -> str:
-    """The canonical JSON of a whole record, from its canonical body and its header fields."""
+def record_text(context: str, body_json: str, decision_id: str, index: Index, prev_hash: str, recorded_at: str, seq: int) -> str:
+    """The canonical JSON of a whole record, from its context's sha256, its canonical body and its header fields."""
     subject = "null" if index.subject_key is None else f'"{index.subject_key}"'
     return (
-        f'{{"decision":{body_json},"decision_id":"{decision_id}",'
+        f'{{"context":"{context}","decision":{body_json},"decision_id":"{decision_id}",'
         f'"index":{{"as_of":"{index.as_of}","outcome":"{index.outcome}","policy_id":"{index.policy_id}","subject_key":{subject}}},'
         f'"prev_hash":"{prev_hash}","recorded_at":"{recorded_at}","seq":{seq}}}'
     )
@@ -76,8 +79,9 @@ def record_hash(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Header:
-    """The chain fields of a stored record, read back from its text."""
+    """The chain fields of a stored record, and the context it names, read back from its text."""
 
+    context: str
     decision_id: str
     index: Index
     prev_hash: str
@@ -87,11 +91,12 @@ class Header:
 
 def parse_header(text: str) -> Header | None:
     """The header of a record's text, or None when the text is not a record's shape."""
-    if not text.startswith(_PREFIX):
+    start = _PREFIX.match(text)
+    if start is None:
         return None
     at = text.rfind(',"decision_id":"')  # the header's: a nested key is inside the body, before it
     found = _HEADER.match(text, at) if at > 0 else None
     if found is None:
         return None
     g = found.groups()
-    return Header(g[0], Index(g[1], g[2], g[3], g[4]), g[5], g[6], int(g[7]))
+    return Header(start.group(1), g[0], Index(g[1], g[2], g[3], g[4]), g[5], g[6], int(g[7]))

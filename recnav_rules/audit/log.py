@@ -89,7 +89,7 @@ class _Contexts:
         record = json.loads(row.record)
         body = record.get("decision") if isinstance(record, dict) else None
         expanded: dict[str, Any] = body if isinstance(body, dict) else {}
-        context = self.get(expanded.get("context"))
+        context = self.get(record.get("context") if isinstance(record, dict) else None)
         if context is not None:
             try:
                 expanded = expand_body(expanded, context)

@@ -9,8 +9,8 @@ missing facts, notes, and the compact forms of the reasons (rule id and outcome)
 three-valued result as one letter, ``t``/``f``/``u``, in the policy's order).
 
 What is the same for every decision of one loaded policy is its **context**, stored once in the
-log's ``blobs`` under the sha256 of its canonical JSON, which the record names (``context``) and
-so covers by its hash: the policy's id, version, digest and the sha256 of its stored source text,
+log's ``blobs`` under the sha256 of its canonical JSON, which the record names (its top-level
+``context``, beside the body: ``chain.py``) and so covers by its hash: the policy's id, version, digest and the sha256 of its stored source text,
 its parameter values (and the sha256 of their stored copy), the reference data (name, as-of date,
 digest and the sha256 of the stored table) and the order of the criteria and rules that the
 trace letters follow. ``expand_body`` puts the two together again (what ``LogEntry.body`` and
@@ -68,11 +68,13 @@ _LETTER_VALUE = {"t": "true", "f": "false", "u": "unknown"}
 
 
 class PreparedRecord(NamedTuple):
-    """A record ready to be chained: its id, canonical body, and the columns it is found by.
+    """A record ready to be chained: its id, its context's sha256, its canonical body, and the columns it is found by.
 
     A tuple, so that sending one from a batch worker to the writing process pickles little."""
 
     decision_id: str
+    context: str
+    """The sha256 of the record's context (stored once in the log)."""
     body_json: str
     policy_id: str
     outcome: str
@@ -123,7 +125,6 @@ def context_of(
 def decision_body(
     decision: Decision,
     *,
-    context_sha256: str,
     layout: tuple[Sequence[str], Sequence[str]],
     subject_key: str | None,
     checked: tuple[Any, str] | None = None,
@@ -135,7 +136,6 @@ def decision_body(
     facts, digest = checked if checked is not None else (checked_values(decision), decision.facts_digest)
     return {
         "format": RECORD_FORMAT,
-        "context": context_sha256,
         "policy": {"id": decision.policy_id, "version": decision.policy_version, "digest": decision.policy_digest},
         "engine": {"name": decision.engine, "version": decision.engine_version},
         "as_of": decision.as_of.isoformat(),
@@ -206,7 +206,7 @@ class RecordMaker:
         subject = subject_key_of_facts(facts, self.nhs_facts, self.secret) if self.secret is not None else None
         written = checked_facts_json(decision)
         checked = (orjson.Fragment(written[0]), written[1]) if written is not None else None
-        body = decision_body(decision, context_sha256=self.context_sha256, layout=self.layout, subject_key=subject, checked=checked)
+        body = decision_body(decision, layout=self.layout, subject_key=subject, checked=checked)
         try:
             if written is not None:  # no float anywhere (the parameters are in the context): orjson's bytes are RFC 8785's
                 text = canonical_bytes(body, floats=False, checked_times=True).decode("utf-8")
@@ -214,7 +214,7 @@ class RecordMaker:
                 text = canonical_bytes(body, floats=may_hold_floats(decision)).decode("utf-8")
         except (TypeError, ValueError) as exc:  # orjson's JSONEncodeError is a TypeError
             raise ValueError(f"not canonical JSON: {exc}") from None
-        return PreparedRecord(new_decision_id(), text, decision.policy_id, body["outcome"], body["as_of"], subject)
+        return PreparedRecord(new_decision_id(), self.context_sha256, text, decision.policy_id, body["outcome"], body["as_of"], subject)
 
 
 def maker_for(

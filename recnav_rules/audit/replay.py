@@ -72,9 +72,8 @@ class Replayer:
             raise LookupError(f"the stored {what} ({digest}) is missing from the log")
         return content
 
-    def _policy(self, body: dict[str, Any]) -> tuple[Policy, dict[str, Any]]:
+    def _policy(self, context_sha: str) -> tuple[Policy, dict[str, Any]]:
         """The policy a record's context names, compiled from the stored source, and the context."""
-        context_sha = body["context"]
         found = self._policies.get(context_sha)
         if found is None:
             text = self._blob(context_sha, "record context")
@@ -96,13 +95,15 @@ class Replayer:
 
         Raises ``LookupError`` when a stored source is missing, ``RecnavError`` when it no longer compiles.
         """
-        body: dict[str, Any] = json.loads(row.record)["decision"]
-        return self._policy(body)[0].evaluate(body["checked_facts"], as_of=body["as_of"])
+        record: dict[str, Any] = json.loads(row.record)
+        body: dict[str, Any] = record["decision"]
+        return self._policy(record["context"])[0].evaluate(body["checked_facts"], as_of=body["as_of"])
 
     def replay_row(self, row: StoredRow) -> Replayed:
         try:
-            body: dict[str, Any] = json.loads(row.record)["decision"]
-            policy, context = self._policy(body)
+            record: dict[str, Any] = json.loads(row.record)
+            body: dict[str, Any] = record["decision"]
+            policy, context = self._policy(record["context"])
             decision = policy.evaluate(body["checked_facts"], as_of=body["as_of"])
             stored = expand_body(body, context)
         except (RecnavError, LookupError, KeyError, TypeError, ValueError) as exc:
@@ -116,7 +117,7 @@ class Replayer:
             table_sha256=table_sha,
         )
         layout = (tuple(again_context["trace_order"]["criteria"]), tuple(again_context["trace_order"]["rules"]))
-        again = decision_body(decision, context_sha256=body["context"], layout=layout, subject_key=body.get("subject_key"))
+        again = decision_body(decision, layout=layout, subject_key=body.get("subject_key"))
         again = expand_body(json.loads(canonical_json(again)), again_context)  # the JSON form, as stored (dates as text)
         differences = tuple(
             sorted(name for name in set(stored) | set(again) if name not in _NOT_COMPARED and stored.get(name) != again.get(name))

@@ -83,7 +83,7 @@ def chain_rows(records: Sequence[PreparedRecord], head_seq: int, head_hash: str)
     at = utc_now()  # the time of the transaction that stores them
     for rec in records:
         seq += 1
-        text = record_text(rec.body_json, rec.decision_id, Index(rec.as_of, rec.outcome, rec.policy_id, rec.subject_key), prev, at, seq)
+        text = record_text(rec.context, rec.body_json, rec.decision_id, Index(rec.as_of, rec.outcome, rec.policy_id, rec.subject_key), prev, at, seq)
         prev = record_hash(text)
         rows.append(StoredRow(seq, rec.decision_id, at, rec.policy_id, rec.as_of, rec.outcome, rec.subject_key, text, prev))
     return rows

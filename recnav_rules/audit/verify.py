@@ -29,8 +29,6 @@ from recnav_rules.audit.store import Store, StoredRow
 
 __all__ = ["VerifyResult", "verify_store"]
 
-_CONTEXT_KEY = '"context":"'
-
 
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
@@ -101,7 +99,7 @@ class _Walk:
                 return self.broken_link(row)
             if not _columns_agree(row, header):
                 return self.fail(row.seq, row.decision_id, "edited", f"record {row.seq} was edited: its columns disagree with its hashed content")
-            problem = self.context_problem(row.record)
+            problem = self.context_problem(header.context)
             if problem is not None:
                 return self.fail(row.seq, row.decision_id, "edited", f"record {row.seq}'s context {problem}")
             if self.checkpoint is not None and row.seq == self.checkpoint[0]:
@@ -117,16 +115,12 @@ class _Walk:
             self.expected += 1
         return self.finish()
 
-    def context_problem(self, text: str) -> str | None:
-        """What is wrong with the context a record names (its last ``"context":"`` key: the body's
-        own, as every key after it is the record format's and string values escape their quotes),
-        or None. Each context is read and hashed once."""
-        at = text.rfind(_CONTEXT_KEY, 0, text.rfind(',"decision_id":"'))
-        digest = text[at + len(_CONTEXT_KEY) : at + len(_CONTEXT_KEY) + 64] if at > 0 else ""
+    def context_problem(self, digest: str) -> str | None:
+        """What is wrong with the context a record names, or None. Each is read and hashed once."""
         if digest not in self.contexts:
-            content = self.store.get_blob(digest) if len(digest) == 64 else None
+            content = self.store.get_blob(digest)
             if content is None:
-                self.contexts[digest] = f"({digest[:12] or 'none named'}) is missing from the log" if digest else "is not named"
+                self.contexts[digest] = f"({digest[:12]}) is missing from the log"
             elif hashlib.sha256(content.encode("utf-8")).hexdigest() != digest:
                 self.contexts[digest] = f"({digest[:12]}) was edited: its content no longer matches its hash"
             else:
