@@ -70,11 +70,12 @@ LINES = st.lists(
     longest=st.integers(1, 16),
     read_bytes=st.integers(1, 40),
     per_block=st.integers(1, 6),
+    block_bytes=st.integers(1, 80),
     sizes=st.lists(st.integers(1, 50), max_size=5),
 )
 @settings(max_examples=600, deadline=None)
 def test_blocks_give_every_line_once_in_order(
-    lines: list[bytes], final_newline: bool, longest: int, read_bytes: int, per_block: int, sizes: list[int]
+    lines: list[bytes], final_newline: bool, longest: int, read_bytes: int, per_block: int, block_bytes: int, sizes: list[int]
 ) -> None:
     data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
     counts = batch._Counts()
@@ -82,7 +83,9 @@ def test_blocks_give_every_line_once_in_order(
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(batch, "MAX_LINE_BYTES", longest)
         patch.setattr(batch, "_READ_BYTES", read_bytes)
-        for chunk in batch._read_blocks(Trickle(data, sizes), counts, "in.jsonl", per_block):  # type: ignore[arg-type]
+        patch.setattr(batch, "_BLOCK_BYTES", block_bytes)
+        chunks = list(batch._read_blocks(Trickle(data, sizes), counts, "in.jsonl", per_block))  # type: ignore[arg-type]
+        for index, chunk in enumerate(chunks):
             if isinstance(chunk, batch._TooLong):
                 got.append((chunk.line, "too-long"))
                 continue
@@ -92,6 +95,9 @@ def test_blocks_give_every_line_once_in_order(
             if chunk.data.endswith(b"\n"):
                 pieces.pop()
             assert len(pieces) == chunk.count
+            following = chunks[index + 1] if index + 1 < len(chunks) else None
+            if following is not None and not isinstance(following, batch._TooLong):  # full, unless the bytes ran over
+                assert chunk.count == per_block or len(chunk.data) >= block_bytes
             got += [classify(n, line, longest) for n, line in enumerate(pieces, start=chunk.first)]
     assert got == expected_lines(data, longest)
     assert counts.lines == len(got)
