@@ -96,8 +96,6 @@ def test_the_compiled_form_holds_the_policy_with_whitespace_folded() -> None:
     assert policy.effective_from is None and policy.effective_until is None
     assert policy.file == "p.yaml" and policy.line == 2
     assert policy.facts["age"].line == line_of(text, "age:") and policy.rule("child") is rule
-    with pytest.raises(KeyError):
-        policy.rule("adult")
 
 
 def test_defaults_are_parsed_and_personal_facts_may_not_have_one() -> None:
@@ -589,3 +587,26 @@ def test_values_that_change_after_the_policy_ends_or_before_it_starts_give_one_p
     early = PARAMETERS.replace("2027-01-01: 16", "2020-06-01: 16")
     policy = compile_text(policy_text(extra="    effective: {from: 2021-01-01}\n" + early, rules=rules))
     assert policy.periods == () and policy.parameters["adult_age"] == 16
+
+
+def test_a_derived_value_that_fails_is_unknown_to_the_conditions_after_it() -> None:
+    extra = """\
+    derived:
+      years:
+        description: Wrong input.
+        age_in_years: {birth_date: member, on: referred}
+"""
+    rules = RULES.replace("{fact: age, lt: 18}", "{fact: years, lt: 18}")
+    text = policy_text(facts=EVENTS, extra=extra, rules=rules)
+    assert [(code, line) for code, line, _ in problems(text)] == [
+        ("type-error", line_of(text, "birth_date: member")),
+        ("unknown-fact", line_of(text, "{fact: years, lt: 18}")),
+    ]
+
+
+def test_fact_names_are_in_declaration_order_and_an_unknown_rule_is_named() -> None:
+    policy = compile_text(policy_text())
+    assert policy.fact_names() == ("age", "member", "referred")
+    with pytest.raises(KeyError) as caught:
+        policy.rule("adult")
+    assert caught.value.args == ("adult",)

@@ -6,13 +6,15 @@ the key instead of the value, or loses the file name is a worse error for a poli
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from recnav_rules.engine.schema_check import jsonable, schema_problems
-from recnav_rules.engine.source import load_yaml_text
-from recnav_rules.errors import PolicyProblem
+from recnav_rules.engine.source import Limits, LocatedDocument, load_yaml_file, load_yaml_text
+from recnav_rules.errors import PolicyError, PolicyProblem
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -105,3 +107,91 @@ def test_conditions_are_left_to_the_compiler_and_repeats_are_reported_once() -> 
 def test_jsonable_writes_dates_as_iso_text_at_any_depth() -> None:
     doc = load_yaml_text("a: 2026-02-03\nb: [2026-02-04, {c: 2026-02-05T10:00:00}]\nd: text\n", "p.yaml")
     assert jsonable(doc.data) == {"a": "2026-02-03", "b": ["2026-02-04", {"c": "2026-02-05T10:00:00"}], "d": "text"}
+
+
+def test_values_keep_their_types_and_every_value_its_place() -> None:
+    text = "a: 1\nb: [x, 2.5, true, null]\nc:\n  d: 2026-02-03\n  e: 2026-02-03T04:05:06\n  f: yes\n  g: '7'\n"
+    doc = load_yaml_text(text, "p.yaml")
+    assert doc.data == {
+        "a": 1,
+        "b": ["x", 2.5, True, None],
+        "c": {"d": dt.date(2026, 2, 3), "e": dt.datetime(2026, 2, 3, 4, 5, 6), "f": "yes", "g": "7"},
+    }
+    assert doc.marks[()] == (1, 1)
+    assert doc.marks[("b",)] == (2, 4) and doc.marks[("b", 1)] == (2, 8) and doc.marks[("b", 3)] == (2, 19)
+    assert doc.marks[("c",)] == (4, 3) and doc.marks[("c", "e")] == (5, 6)
+    assert doc.key_marks[("c", "e")] == (5, 3) and doc.key_marks[("a",)] == (1, 1)
+    assert doc.lines == tuple(text.splitlines()) and doc.file == "p.yaml"
+    # a path below a scalar takes its nearest ancestor's place; a key's place falls back to its value's
+    assert doc.mark(("b", 1, "deeper")) == (2, 8) and doc.mark(("nowhere",)) == (1, 1)
+    assert doc.key_mark(("b", 1)) == (2, 8)
+    assert doc.source_line(1) == "a: 1" and doc.source_line(7) == "  g: '7'"
+    assert doc.source_line(0) is None and doc.source_line(8) is None
+
+
+def test_a_problem_is_located_at_the_value_or_the_key_with_its_severity() -> None:
+    doc = load_yaml_text("a:\n  b: 1\n", "p.yaml")
+    problem = doc.problem(("a", "b"), "bad", "Bad.", "good")
+    assert (problem.file, problem.line, problem.column, problem.code, problem.message) == ("p.yaml", 2, 6, "bad", "Bad.")
+    assert (problem.suggestion, problem.severity, problem.path) == ("good", "error", ("a", "b"))
+    at_key = doc.problem(("a", "b"), "bad", "Bad.", at_key=True, severity="warning")
+    assert (at_key.line, at_key.column, at_key.severity, at_key.suggestion) == (2, 3, "warning", None)
+    empty = LocatedDocument("q.yaml", {})
+    assert (empty.problem(("x",), "c", "m").line, empty.problem(("x",), "c", "m").column) == (None, None)
+    (error,) = doc.error(("a",), "bad", "Bad.", "good", at_key=True).problems
+    assert (error.line, error.column, error.suggestion, error.code) == (1, 1, "good", "bad")
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "line", "column", "message"),
+    [
+        ("a: 1\na: 2\n", "duplicate-key", 2, 1, "duplicate key 'a'"),
+        ("a: !!python/name:os.system x\n", "yaml-tag", 1, 4, "unsupported YAML tag 'tag:yaml.org,2002:python/name:os.system'"),
+        ("base: &b {x: 1}\nc:\n  <<: *b\n", "yaml-merge", 3, 3, "YAML merge keys ('<<') are not supported"),
+        ("? [a, b]\n: 1\n", "yaml-key", 1, 3, "mapping keys must be plain text"),
+        ("a: 2026-02-30\n", "yaml-value", 1, 4, None),
+        ('a: "\\ud800"\n', "yaml-value", 1, 4, "text holds an unpaired surrogate (a \\ud800-\\udfff escape): not valid Unicode"),
+        ("a: [1\n", "yaml-syntax", 2, 1, None),
+        ("a:\n\t- 1\n", "yaml-syntax", 2, 1, None),
+        ("", "empty", 1, 1, "the file is empty"),
+    ],
+)
+def test_unreadable_yaml_is_a_located_error(text: str, code: str, line: int, column: int, message: str | None) -> None:
+    with pytest.raises(PolicyError) as caught:
+        load_yaml_text(text, "p.yaml")
+    (problem,) = caught.value.problems
+    assert (problem.file, problem.code, problem.line, problem.column) == ("p.yaml", code, line, column)
+    if message is not None:
+        assert problem.message == message
+    if "\t" in text:
+        assert problem.message.endswith(" (YAML does not allow tabs for indentation)")
+
+
+@pytest.mark.parametrize(
+    ("limits", "text", "code", "message"),
+    [
+        (Limits(max_bytes=10), "a: 12345678\n", "too-large", "file is larger than 10 bytes"),
+        (Limits(max_depth=2), "a: {b: {c: 1}}\n", "too-deep", "nesting deeper than 2 levels"),
+        (Limits(max_nodes=3), "a: [1, 2]\n", "too-large", "the document expands to more than 3 values (YAML aliases are expanded; an alias bomb is refused)"),
+    ],
+)
+def test_limits_are_enforced_just_past_their_bound(limits: Limits, text: str, code: str, message: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        load_yaml_text(text, "p.yaml", limits)
+    (problem,) = caught.value.problems
+    assert (problem.code, problem.message, problem.file) == (code, message, "p.yaml")
+    # one more allowed: read
+    bigger = Limits(max_bytes=limits.max_bytes + 2, max_depth=limits.max_depth + 1, max_nodes=limits.max_nodes + 1)
+    assert load_yaml_text(text, "p.yaml", bigger).data is not None
+    assert Limits() == Limits(max_bytes=2 * 1024 * 1024, max_depth=64, max_nodes=200_000)
+
+
+def test_a_file_is_read_with_its_name_and_limits(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("a: [1, 2]\n", encoding="utf-8")
+    doc = load_yaml_file(path)
+    assert doc.file == str(path) and doc.data == {"a": [1, 2]}
+    with pytest.raises(PolicyError) as caught:
+        load_yaml_file(path, Limits(max_nodes=2))
+    (problem,) = caught.value.problems
+    assert (problem.code, problem.file, problem.line) == ("too-large", str(path), 1)

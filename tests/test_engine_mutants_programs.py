@@ -1,19 +1,23 @@
-"""The generated programs' parts at their edges: derived values (ages, event counts, look-ups).
+"""The generated programs at their edges: derived values (ages, event counts, look-ups), and the
+program itself, which decides plainly valid facts as the interpreter does and hands over the rest.
 
 Written from mutmut's survivors (docs/testing.md).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+import recnav_rules
+from recnav_rules.engine import codegen
 from recnav_rules.engine.derive import build_derived, local_date, window_start
 from recnav_rules.engine.model import Derived, Leaf
-from recnav_rules.errors import FactProblem
+from recnav_rules.errors import FactProblem, FactValidationError
 
 D = dt.date
 LONDON = ZoneInfo("Europe/London")
@@ -110,3 +114,212 @@ def test_zoned_event_times_count_on_their_london_date_and_unreadable_ones_are_ba
 def test_an_unknown_derived_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown derived kind 'median'"):
         build_derived(Derived("m", "median", "integer", "M.", (), {}), {})
+
+
+PROGRAM_POLICY = """\
+policies:
+  - id: programmed
+    version: 1.0.0
+    title: A policy for the generated program
+    sources:
+      doc: {file: doc.txt, title: A document}
+    facts:
+      age: {type: integer, minimum: 16, maximum: 120, description: Age.}
+      member: {type: bool, description: Member.}
+      urgent: {type: bool, default: false, description: Urgent.}
+      colour: {type: enum, values: [red, green], description: Colour.}
+      referred: {type: date, description: Referred.}
+      seen: {type: date, default: as_of, description: Seen.}
+      born: {type: date, description: Born.}
+      given_age: {type: integer, minimum: 0, maximum: 120, description: Age given.}
+      name: {type: string, personal: true, description: Name.}
+      score: {type: number, minimum: 0, description: Score.}
+      calls:
+        type: list
+        max_items: 3
+        description: Calls.
+        fields:
+          at: {type: datetime}
+          kind: {type: enum, values: [a, b]}
+          night: {type: bool}
+    derived:
+      years:
+        description: Years.
+        age_in_years: {birth_date: born, on: referred}
+        alternative: given_age
+      a_calls:
+        description: Calls of kind a in a month.
+        count_events: {events: calls, date_field: at, window: {calendar_months: 1}, ending: referred, where: {all: [{field: kind, eq: a}, {not: {field: night, eq: true}}]}}
+      any_calls:
+        description: Calls in ten days.
+        count_events: {events: calls, date_field: at, window: {days: 10}, ending: referred, where: {any: [{field: kind, in: [a, b]}, {field: night, eq: true}]}}
+    criteria:
+      adult:
+        description: Adult.
+        when: {fact: years, gte: 18}
+      busy:
+        description: Busy.
+        when: {any: [{fact: a_calls, gte: 2}, {fact: any_calls, gt: 2}, {fact: urgent, eq: true}]}
+    rules:
+      - id: young
+        when: {not: {criterion: adult}}
+        outcome: reject
+        reason: Young.
+        assumption: A.
+      - id: colourful
+        when: {all: [{fact: colour, ne: red}, {fact: colour, not_in: [green]}, {fact: member, eq: false}]}
+        outcome: reject
+        reason: Colour.
+        assumption: B.
+      - id: seen-early
+        when: {all: [{fact: seen, lt: 2026-01-01}, {fact: score, lte: 5}]}
+        outcome: reject
+        reason: Seen.
+        assumption: C.
+      - id: fine
+        when: {all: [{criterion: adult}, {criterion: busy}, {fact: member, eq: true}, {fact: age, gte: 16}, {fact: colour, in: [red]}]}
+        outcome: accept
+        reason: Fine.
+        assumption: D.
+    otherwise:
+      outcome: reject
+      reason: No.
+      assumption: E.
+    incomplete:
+      outcome: reject
+      reason: Unknown.
+      assumption: F.
+"""
+
+AS_OF = D(2026, 11, 20)
+GOOD: dict[str, Any] = {
+    "age": 40,
+    "member": True,
+    "colour": "red",
+    "referred": "2026-11-20",
+    "born": "1986-01-01",
+    "name": "Ann Example",
+    "score": 3.5,
+    "calls": [
+        {"at": "2026-11-01T12:00:00", "kind": "a", "night": False},
+        {"at": "2026-11-19T23:30:00+00:00", "kind": "a", "night": False},
+        {"at": "2026-11-15 10:00:00", "kind": "b", "night": True},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def programmed(tmp_path_factory: pytest.TempPathFactory) -> recnav_rules.Policy:
+    path = tmp_path_factory.mktemp("programmed") / "programmed.yaml"
+    path.write_text(PROGRAM_POLICY, encoding="utf-8")
+    return recnav_rules.load_policy(path)
+
+
+def both(policy: recnav_rules.Policy, facts: dict[str, Any]) -> tuple[Any, Any]:
+    """The generated program's result (None: handed to the interpreter) and the interpreter's decision."""
+    program = codegen.build(policy.compiled)
+    result = program(copy.deepcopy(facts), AS_OF)
+    try:
+        decision: Any = policy.evaluate(copy.deepcopy(facts), as_of=AS_OF, engine="interpreter")
+    except FactValidationError as exc:
+        decision = exc
+    return result, decision
+
+
+def agree(policy: recnav_rules.Policy, facts: dict[str, Any]) -> tuple[Any, ...]:
+    """The program decides plainly valid facts itself, and as the interpreter does."""
+    result, decision = both(policy, facts)
+    assert result is not None, "plainly valid facts were handed to the interpreter"
+    native = policy.evaluate(copy.deepcopy(facts), as_of=AS_OF, engine="native")
+    assert native.to_dict() | {"engine": "-"} == decision.to_dict() | {"engine": "-"}
+    assert native.truths() == decision.truths()
+    env, given, defaults, personal, notes, values, leaves = result
+    return env, given, defaults, personal, notes, values, leaves
+
+
+def test_the_program_decides_valid_facts_as_the_interpreter_does(programmed: recnav_rules.Policy) -> None:
+    env, given, defaults, personal, notes, values, _ = agree(programmed, GOOD)
+    assert values == (False, False, False, True)
+    assert env["years"] == 40 and env["a_calls"] == 2 and env["any_calls"] == 2
+    assert env[("c", "adult")] is True and env[("c", "busy")] is True
+    assert defaults == ["urgent", "seen"] and env["urgent"] is False and env["seen"] == AS_OF
+    assert personal == ["name"] and "name" not in given and "name" not in env and notes == []
+    assert given["referred"] == AS_OF and given["calls"][1]["at"] == dt.datetime(2026, 11, 19, 23, 30, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"age": 16},
+        {"age": 120},
+        {"given_age": 40},
+        {"born": "2008-11-20"},  # 18 today
+        {"born": "2008-11-21", "age": 17},  # 17: young
+        {"member": False, "colour": "green"},
+        {"member": None},
+        {"urgent": True, "calls": []},
+        {"calls": [{"at": "2026-10-20T00:00:00", "kind": "a", "night": False}] * 3},  # the window's first day
+        {"calls": [{"at": "2026-10-19T23:59:00", "kind": "a", "night": False}] * 2},  # the day before
+        {"calls": [{"at": "2026-11-10T00:00:00", "kind": "b", "night": False}] * 3},  # ten days: first day
+        {"calls": [{"at": "2026-11-09T12:00:00", "kind": "b", "night": False}] * 3},
+        {"calls": [{"at": "2026-11-20T12:00:00", "kind": "a", "night": True}] * 3},
+        {"calls": ({"at": "2026-11-20T12:00:00", "kind": "a", "night": False},)},
+        {"seen": "2025-12-31", "score": 5},
+        {"seen": "2025-12-31", "score": 5.5},
+        {"seen": "2026-01-01", "score": 0},
+        {"colour": None, "born": None},
+    ],
+)
+def test_the_program_agrees_at_the_edges(programmed: recnav_rules.Policy, change: dict[str, Any]) -> None:
+    facts = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
+    agree(programmed, facts)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"age": 15},
+        {"age": 121},
+        {"age": 40.0},
+        {"age": True},
+        {"member": 1},
+        {"colour": "blue"},
+        {"referred": "2026-02-30"},
+        {"seen": "2026-11-21"},  # an as-of default in the future
+        {"given_age": 39},  # disagrees with the age worked out
+        {"born": "2026-11-21"},  # born after the referral
+        {"name": 5},
+        {"score": -1},
+        {"unknown": 1},
+        {"calls": {"at": "2026-11-01T12:00:00"}},
+        {"calls": [GOOD["calls"][0]] * 4},
+        {"calls": [{"at": "2026-11-01T12:00:00", "kind": "a"}]},
+        {"calls": [{"at": "2026-11-01T12:00:00", "kind": "c", "night": False}]},
+        {"calls": [{"at": "2026-11-01T12:00:00", "kind": "a", "night": 0}]},
+        {"calls": [{"at": "2026-11-01", "kind": "a", "night": False}]},
+        {"calls": [{"at": "2026-11-01T12:00:00+01:00:30", "kind": "a", "night": False}]},
+        {"calls": [{"at": "2026-13-01T12:00:00", "kind": "a", "night": False}]},
+        {"calls": [{"at": "9999-12-31T23:30:00-05:00", "kind": "a", "night": False}]},
+        {"calls": [["2026-11-01T12:00:00", "a", False]]},
+    ],
+)
+def test_anything_not_plainly_valid_is_handed_to_the_interpreter(programmed: recnav_rules.Policy, change: dict[str, Any]) -> None:
+    result, decision = both(programmed, {**GOOD, **change})
+    assert result is None
+    native: Any
+    try:
+        native = programmed.evaluate({**GOOD, **change}, as_of=AS_OF)
+    except FactValidationError as exc:
+        native = exc
+    assert type(native) is type(decision)
+    if isinstance(decision, FactValidationError):
+        assert [p.field for p in native.problems] == [p.field for p in decision.problems]
+    else:
+        assert native.outcome == decision.outcome
+
+
+def test_facts_that_are_not_a_dict_are_handed_over() -> None:
+    policy = recnav_rules.load_policy("bnssg-hiu-pilot")
+    program = codegen.build(policy.compiled)
+    assert program([], AS_OF) is None
+    assert program({"not_a_fact": 1}, AS_OF) is None
