@@ -96,8 +96,7 @@ class SqlStore:
         last = after_seq
         while True:
             page = page_after(last)
-            for raw in page:
-                yield StoredRow(*raw)
+            yield from map(StoredRow._make, page)
             if len(page) < PAGE:
                 return
             last = page[-1][0]
@@ -127,7 +126,7 @@ class SqlStore:
             sql += " LIMIT ?"
             params.append(limit)
         sql = self._q(sql)
-        return [StoredRow(*r) for r in self._read("read", lambda c: c.execute(sql, params).fetchall())]
+        return list(map(StoredRow._make, self._read("read", lambda c: c.execute(sql, params).fetchall())))
 
     def _meta(self, name: str) -> tuple[int, str]:
         found = self._read("read", lambda c: c.execute(self._q("SELECT seq, hash FROM log_meta WHERE name = ?"), (name,)).fetchone())

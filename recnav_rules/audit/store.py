@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from recnav_rules.audit.chain import Index, record_hash, record_text
 from recnav_rules.audit.record import PreparedRecord
@@ -38,8 +38,9 @@ class DecisionLogError(RecnavError):
     """
 
 
-@dataclass(frozen=True, slots=True)
-class StoredRow:
+class StoredRow(NamedTuple):
+    """One row of ``records``, as the database gives it (a tuple: cheap to make a million of)."""
+
     seq: int
     decision_id: str
     recorded_at: str
