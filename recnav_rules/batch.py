@@ -910,7 +910,7 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
             for name in ("--errors", "--out"):
                 if name in outputs:
                     outputs.pop(name).commit()
-            if "--out" not in outputs:
+            if to_stdout:
                 sys.stdout.flush()
         except BrokenPipeError:
             raise  # the reader went away (``| head``): the command line ends quietly
