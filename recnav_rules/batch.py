@@ -35,6 +35,7 @@ import datetime as dt
 import errno
 import itertools
 import json
+import operator
 import os
 import pickle
 import signal
@@ -146,7 +147,13 @@ def _json_line(record: Mapping[str, Any]) -> bytes:
     try:
         return orjson.dumps(record)
     except orjson.JSONEncodeError:
-        return json.dumps(record, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        return json.dumps(record, ensure_ascii=True, separators=(",", ":"), default=_iso).encode("ascii")
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, dt.date):  # dt.datetime is a dt.date
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def decision_summary(decision: Decision, *, trace: bool = False) -> dict[str, Any]:
@@ -177,11 +184,31 @@ def _summary(into: dict[str, Any], decision: Decision) -> dict[str, Any]:
     return into
 
 
+_SUMMARY_FIELDS = operator.attrgetter(
+    "decision_id", "outcome", "complete", "reasons", "missing_facts", "signposts", "next_steps", "as_of",
+    "policy_id", "policy_version", "policy_digest", "facts_digest",
+)
+
+
 def _decision_line(line: int, decision: Decision, trace: bool) -> bytes:
-    """The batch output line of a decision: ``{"line": N, ...}`` as compact JSON."""
+    """The batch output line of a decision: ``{"line": N, ...decision_summary}`` as compact JSON
+    (orjson writes the dates as ``isoformat()`` does), or with ``trace`` the whole decision."""
     if trace:  # the decision's own fast JSON, the line number put first
         return b'{"line":%d,' % line + decision.to_json_bytes(trace=True)[1:]
-    return _json_line(_summary({"line": line}, decision))
+    found, outcome, complete, reasons, missing, signposts, steps, as_of, policy, version, digest, facts = _SUMMARY_FIELDS(decision)
+    record: dict[str, Any] = {"line": line}
+    if found is not None:
+        record["decision_id"] = found
+    record["outcome"] = outcome.value
+    record["complete"] = complete
+    record["reasons"] = [r.rule_id for r in reasons] if reasons else []
+    record["missing_facts"] = missing
+    record["signposts"] = [s.service_id for s in signposts] if signposts else []
+    record["next_steps"] = [{"action": n.action, "due": n.due, "status": n.status} for n in steps] if steps else []
+    record["as_of"] = as_of
+    record["policy"] = {"id": policy, "version": version, "digest": digest}
+    record["facts_digest"] = facts
+    return _json_line(record)
 
 
 # --- deciding one item -----------------------------------------------------------------------------

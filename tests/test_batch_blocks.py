@@ -157,6 +157,7 @@ def test_a_traced_line_is_the_whole_decision(tmp_path: Path, hiu: recnav_rules.P
 def test_records_orjson_cannot_write_are_written_escaped() -> None:
     assert batch._json_line({"error": "bad \ud800 value", "n": 2**70}) == b'{"error":"bad \\ud800 value","n":1180591620717411303424}'
     assert batch._json_line({"error": "é"}) == '{"error":"é"}'.encode()
+    assert batch._json_line({"due": AS_OF, "note": "\udfff"}) == b'{"due":"2026-11-20","note":"\\udfff"}'
 
 
 def test_standard_output_without_a_byte_buffer_gets_text(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
