@@ -638,3 +638,91 @@ def test_policy_evaluate_with_a_log_records_the_decision(log: DecisionLog, hiu: 
     entry = log.get(decision.decision_id)
     assert entry is not None and entry.outcome == decision.outcome.value
     assert entry.body["subject_key"] is not None and "name" not in entry.body["checked_facts"]
+
+
+NUMBERED_POLICY = """\
+policies:
+  - id: numbered
+    version: 1.0.0
+    title: A policy with a number fact and zoned times
+    sources:
+      doc: {file: doc.txt, title: A document}
+    facts:
+      score: {type: number, minimum: 0, description: Score.}
+      referred: {type: date, description: Referred.}
+      name: {type: string, personal: true, description: Name.}
+      calls:
+        type: list
+        max_items: 5
+        description: Calls.
+        fields:
+          at: {type: datetime}
+    derived:
+      recent:
+        description: Calls in ten days.
+        count_events: {events: calls, date_field: at, window: {days: 10}, ending: referred}
+    criteria:
+      high:
+        description: A high score.
+        when: {fact: score, gt: 2.5}
+    rules:
+      - id: busy
+        when: {all: [{criterion: high}, {fact: recent, gte: 2}]}
+        outcome: accept
+        reason: Busy.
+        assumption: A.
+    otherwise:
+      outcome: reject
+      reason: No.
+      assumption: B.
+    incomplete:
+      outcome: reject
+      reason: Unknown.
+      assumption: C.
+"""
+
+
+def test_floats_and_zoned_times_are_recorded_canonically_and_replay(tmp_path: Path) -> None:
+    rfc8785 = pytest.importorskip("rfc8785", reason="the reference RFC 8785 encoder is not installed: pip install rfc8785")
+    path = tmp_path / "numbered.yaml"
+    path.write_text(NUMBERED_POLICY, encoding="utf-8")
+    policy = recnav_rules.load_policy(path)
+    calls = [{"at": "2026-11-19T23:30:00+00:00"}, {"at": "2026-11-15T10:00:00.250000"}, {"at": "2026-11-18T08:00:00-05:00"}]
+    given = [
+        {"score": 3.5, "referred": "2026-11-20", "calls": calls, "name": NAME},
+        {"score": 0.1, "referred": "2026-11-20", "calls": calls[:1]},
+        {"score": 1e21, "referred": "2026-11-20", "calls": calls},
+        {"score": 7, "referred": "2026-11-20", "calls": []},
+    ]
+    with DecisionLog(tmp_path / "numbered.sqlite") as log:
+        decisions = [log.record(policy.evaluate(facts, as_of=AS_OF), policy=policy, facts=facts) for facts in given]
+        assert [d.outcome.value for d in decisions] == ["accept", "reject", "accept", "reject"]
+        with db(log) as conn:
+            texts = [t for (t,) in conn.execute("SELECT record FROM records ORDER BY seq")]
+        for text, decision in zip(texts, decisions, strict=True):
+            assert rfc8785.dumps(json.loads(text)).decode("utf-8") == text
+            entry = log.get(str(decision.decision_id))
+            assert entry is not None and entry.body["facts_digest"] == decision.facts_digest
+            assert entry.body["checked_facts"] == decision.checked_facts and NAME not in text
+        assert '"score":1e+21' in texts[2] and '"score":0.1' in texts[1]
+        assert log.verify().ok
+        replayed = log.replay()
+        assert replayed.ok and replayed.checked == 4, [f.differences for f in replayed.failures]
+
+
+def test_zoned_and_fractional_times_without_floats_are_recorded_canonically(log: DecisionLog, hiu: recnav_rules.Policy, baseline: dict[str, Any]) -> None:
+    rfc8785 = pytest.importorskip("rfc8785", reason="the reference RFC 8785 encoder is not installed: pip install rfc8785")
+    calls = [
+        {"at": "2026-11-19T23:30:00+00:00", "category": "emergency", "location": "private_dwelling"},
+        {"at": "2026-11-15T10:00:00.250000Z", "category": "urgent", "location": "public_place"},
+        {"at": "2026-11-18T08:00:00-05:00", "category": "emergency", "location": "public_place"},
+    ]
+    facts = {**baseline, "emergency_calls": calls}
+    decision = log.record(hiu.evaluate(facts, as_of=AS_OF), policy=hiu, facts=facts)
+    entry = log.get(str(decision.decision_id))
+    assert entry is not None and entry.body["checked_facts"] == decision.checked_facts
+    assert entry.body["facts_digest"] == decision.facts_digest
+    with db(log) as conn:
+        (text,) = conn.execute("SELECT record FROM records").fetchone()
+    assert rfc8785.dumps(json.loads(text)).decode("utf-8") == text
+    assert "2026-11-18T08:00:00-05:00" in text and log.replay().ok
