@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import re
@@ -194,22 +195,36 @@ def table(rows: dict[str, Counter[str]]) -> str:
     return "\n".join(lines)
 
 
+def wilson(killed: int, tested: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion (for a sampled score)."""
+    if not tested:
+        return (0.0, 1.0)
+    p = killed / tested
+    centre = (p + z * z / (2 * tested)) / (1 + z * z / tested)
+    half = z * math.sqrt(p * (1 - p) / tested + z * z / (4 * tested * tested)) / (1 + z * z / tested)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
 def _row(label: str, c: Counter[str]) -> str:
     n = c["tested"]
     score = f"{100 * c['killed'] / n:.1f}%" if n else "-"
+    if 0 < n < c["total"]:
+        low, high = wilson(c["killed"], n)
+        score += f" (95%: {100 * low:.1f}-{100 * high:.1f}%)"
     return f"| {label} | {c['total']:,} | {n:,} | {c['killed']:,} | {c['survived']:,} | {c['no tests']:,} | {score} |"
 
 
-def results(
-    workdir: Path, modules: list[str], chosen: set[str] | None = None
-) -> tuple[dict[str, Counter[str]], list[str]]:
-    """Counts per module and the names of the tested mutants not killed."""
+def results(workdir: Path, modules: list[str]) -> tuple[dict[str, Counter[str]], list[str]]:
+    """Counts per module and the names of the tested mutants not killed.
+
+    Every mutant with a verdict counts: all of them after a full run, else the union of the
+    samples drawn (each a uniform draw, so their union is one too)."""
     rows: dict[str, Counter[str]] = {}
     not_killed: list[str] = []
     for module, by_name in verdicts(workdir, modules).items():
         counts: Counter[str] = Counter(total=len(by_name))
         for key, code in sorted(by_name.items()):
-            if code is None or (chosen is not None and key not in chosen):
+            if code is None:
                 continue
             counts["tested"] += 1
             if code in KILLED:
@@ -230,7 +245,7 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="discard mutmut's earlier results")
     parser.add_argument("--rerun", action="store_true", help="test again only the mutants not killed last time")
     parser.add_argument("--sample", type=int, help="test this many mutants of each module, drawn at random (seeded)")
-    parser.add_argument("--seed", type=int, default=14, help="the sample's seed (default 14)")
+    parser.add_argument("--seed", type=int, default=14, help="the sample's seed (default 14; another seed adds mutants)")
     parser.add_argument("--report-only", action="store_true", help="print the table of the last run(s)")
     parser.add_argument("--survivors", action="store_true", help="list the mutants not killed")
     args = parser.parse_args()
@@ -243,8 +258,7 @@ def main() -> None:
         workdir = args.workdir / name
         if not args.report_only:
             run_group(name, workdir, args)
-        chosen = sample_of(verdicts(workdir, GROUPS[name]), args.sample, args.seed) if args.sample else None
-        rows, not_killed = results(workdir, GROUPS[name], chosen)
+        rows, not_killed = results(workdir, GROUPS[name])
         all_rows.update(rows)
         if args.survivors:
             print("\n".join(not_killed))

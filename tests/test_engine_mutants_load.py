@@ -139,7 +139,7 @@ def test_a_problem_is_located_at_the_value_or_the_key_with_its_severity() -> Non
     empty = LocatedDocument("q.yaml", {})
     assert (empty.problem(("x",), "c", "m").line, empty.problem(("x",), "c", "m").column) == (None, None)
     (error,) = doc.error(("a",), "bad", "Bad.", "good", at_key=True).problems
-    assert (error.line, error.column, error.suggestion, error.code) == (1, 1, "good", "bad")
+    assert (error.line, error.column, error.suggestion, error.code, error.message) == (1, 1, "good", "bad", "Bad.")
 
 
 @pytest.mark.parametrize(
