@@ -92,7 +92,16 @@ def test_nhs_numbers_normalise_to_ten_digits(value: object) -> None:
     assert normalise_nhs_number(value) == "9434765919"
 
 
-@pytest.mark.parametrize("value", ["943 476 5918", "94347659", "943 476 59199", "abc", None, True, 94.3])
+@settings(max_examples=500, deadline=None)
+@given(st.text("0123456789", min_size=10, max_size=10), st.sampled_from(["", " ", "-"]))
+def test_nhs_numbers_are_valid_as_python_stdnum_says(digits: str, separator: str) -> None:
+    from stdnum.gb import nhs
+
+    written = f"{digits[:3]}{separator}{digits[3:6]}{separator}{digits[6:]}"
+    assert normalise_nhs_number(written) == (digits if nhs.is_valid(digits) else None)
+
+
+@pytest.mark.parametrize("value", ["943 476 5918", "94347659", "943 476 59199", "abc", None, True, 94.3, "٩٤٣٤٧٦٥٩١٩", "943  476 5919"])
 def test_invalid_nhs_numbers_give_no_subject(value: object) -> None:
     assert normalise_nhs_number(value) is None
     assert subject_key_of_facts({"nhs_number": value}, ("nhs_number",), b"secret") is None
