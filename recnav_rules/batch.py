@@ -249,7 +249,7 @@ def _evaluate(
     policy: Policy, known: frozenset[str], line: int, facts: object, as_of: dt.date, recorder: Any
 ) -> BatchResult | tuple[Decision, Any]:
     """(decision, decision log record or None), or an error result. Never raises."""
-    if not isinstance(facts, Mapping):
+    if type(facts) is not dict and not isinstance(facts, Mapping):
         got = "a list" if isinstance(facts, list) else type(facts).__name__
         return BatchResult(line, error=f"facts must be a JSON object (a mapping), got {got}", kind="not-object")
     try:
