@@ -77,7 +77,7 @@ def record_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: verify makes a million, and a frozen dataclass is slower to make
 class Header:
     """The chain fields of a stored record, and the context it names, read back from its text."""
 
