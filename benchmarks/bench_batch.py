@@ -1,6 +1,7 @@
 """Batch throughput: stream N referrals to a JSONL file, run the batch command on it, report the figures.
 
 Run:  python benchmarks/bench_batch.py [--referrals 1000000] [--jobs 2] [--trace] [--input IN.jsonl]
+      python benchmarks/bench_batch.py --stages 5000   # CPU per line of each stage, in one process
 
 Target (issue 9): 1,000,000 referrals in under 30 s on a 2-core machine, memory flat. The referrals are the
 realistic mix of ``bench_hiu.make_referrals`` (mostly complete, 8 calls on average, about 10%
@@ -62,13 +63,69 @@ def _count_lines(path: Path) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
 
 
+def stages(count: int, rounds: int = 5) -> None:
+    """CPU time per line of each stage a worker runs, in this process (``time.process_time``,
+    the least of ``rounds`` interleaved rounds): reading the JSON, deciding, the facts digest,
+    the output line, and the whole of a worker's job on a block of lines."""
+    sys.path.insert(0, str(ROOT))
+    import datetime as dt
+
+    import recnav_rules
+    from recnav_rules import batch
+    from recnav_rules.facts_input import loads_json
+
+    lines = [line.encode() for line in referral_lines(count)]
+    policy = recnav_rules.load_policy("bnssg-hiu-pilot")
+    as_of = dt.date(2026, 11, 20)
+    facts = [loads_json(line) for line in lines]
+    decisions = [policy.evaluate(f, as_of=as_of) for f in facts]
+    blocks = [batch._Block(i + 1, b"".join(lines[i : i + 500]), len(lines[i : i + 500])) for i in range(0, count, 500)]
+
+    def read() -> None:
+        for line in lines:
+            loads_json(line)
+
+    def decide() -> None:
+        for f in facts:
+            policy.evaluate(f, as_of=as_of)
+
+    def digest() -> None:
+        for decision in decisions:
+            decision._c[1] = None  # worked out again, as for a new decision
+            decision.facts_digest  # noqa: B018
+
+    def write() -> None:
+        for number, decision in enumerate(decisions, start=1):
+            batch._decision_line(number, decision, False)
+
+    def worker() -> None:
+        for block in blocks:
+            batch._decide_block(policy, block, as_of, False)
+
+    runs = {"read JSON (loads_json)": read, "decide (Policy.evaluate)": decide, "facts digest": digest,
+            "output line (digest excluded)": write, "a worker's whole job, per line": worker}
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(rounds):
+        for name, run in runs.items():
+            started = time.process_time()
+            run()
+            best[name] = min(best[name], (time.process_time() - started) / count * 1e6)
+    print(f"CPU per line in one process ({count:,} referrals, least of {rounds} rounds; load average {os.getloadavg()[0]:.2f}):")
+    for name, us in best.items():
+        print(f"  {name:32s} {us:6.1f} us")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--referrals", type=int, default=1_000_000)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--trace", action="store_true", help="full decisions with traces")
     parser.add_argument("--input", type=Path, help="keep the generated referrals here; reuse them if the file holds as many")
+    parser.add_argument("--stages", type=int, metavar="N", help="instead: CPU per line of each stage, on N referrals in this process")
     args = parser.parse_args()
+    if args.stages:
+        stages(args.stages)
+        return
     with tempfile.TemporaryDirectory() as folder:
         source = args.input or Path(folder) / "in.jsonl"
         out = Path(folder) / "out.jsonl"
