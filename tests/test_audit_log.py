@@ -528,6 +528,30 @@ def test_find_by_policy_and_time(log: DecisionLog, hiu: recnav_rules.Policy) -> 
         log.find(limit=-1)
 
 
+def test_finding_by_time_uses_an_index_and_finds_every_policy(log: DecisionLog, hiu: recnav_rules.Policy, baseline: dict[str, Any]) -> None:
+    other = recnav_rules.load_policy("somerset-waiting-list")
+    ids = record_some(log, hiu, 2)
+    ids.append(str(log.record(other.evaluate({}, as_of=AS_OF), policy=other, facts={}).decision_id))
+    ids += record_some(log, hiu, 1)
+    today = dt.datetime.now(dt.UTC).date()
+    conn = log._store._conn  # type: ignore[attr-defined]
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        assert [e.decision_id for e in log.find(since=today)] == ids  # both policies, in chain order
+        assert [e.decision_id for e in log.find(since=today, limit=2)] == ids[:2]
+        assert log.find(until=today) == [] and [e.policy_id for e in log.find(policy_id=other.id, since=today)] == [other.id]
+        assert log.prune(today - dt.timedelta(days=1)) is None  # nothing before yesterday
+    finally:
+        conn.set_trace_callback(None)
+    by_time = [s for s in statements if "recorded_at" in s and s.lstrip().upper().startswith("SELECT")]
+    assert len(by_time) >= 5
+    with db(log) as plain:
+        for statement in by_time:  # none reads the whole table to find records by time
+            plan = " / ".join(row[-1] for row in plain.execute(f"EXPLAIN QUERY PLAN {statement}"))
+            assert "records_policy_time" in plan and "SCAN records" not in plan.replace("SCAN records USING", ""), (statement, plan)
+
+
 def test_export_writes_every_record_in_chain_order(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
     import io
 

@@ -38,7 +38,6 @@ SCHEMA = (
         hash TEXT NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS records_policy_time ON records (policy_id, recorded_at)",
-    "CREATE INDEX IF NOT EXISTS records_time ON records (recorded_at)",
     "CREATE INDEX IF NOT EXISTS records_subject ON records (subject_key) WHERE subject_key IS NOT NULL",
     "CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY, kind TEXT NOT NULL, content TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS log_meta (name TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL)",
