@@ -160,14 +160,8 @@ def decision_summary(decision: Decision, *, trace: bool = False) -> dict[str, An
     """What a batch output line records of a decision (``to_dict()`` in full with ``trace``)."""
     if trace:
         return decision.to_dict()
-    return _summary({}, decision)
-
-
-def _summary(into: dict[str, Any], decision: Decision) -> dict[str, Any]:
-    """``decision_summary`` added to ``into`` (which holds ``line`` in a batch output record)."""
-    if decision.decision_id is not None:
-        into["decision_id"] = decision.decision_id
-    into.update({
+    return {
+        **({"decision_id": decision.decision_id} if decision.decision_id is not None else {}),
         "outcome": decision.outcome.value,
         "complete": decision.complete,
         "reasons": [r.rule_id for r in decision.reasons],
@@ -180,8 +174,7 @@ def _summary(into: dict[str, Any], decision: Decision) -> dict[str, Any]:
         "as_of": decision.as_of.isoformat(),
         "policy": {"id": decision.policy_id, "version": decision.policy_version, "digest": decision.policy_digest},
         "facts_digest": decision.facts_digest,
-    })
-    return into
+    }
 
 
 _SUMMARY_FIELDS = operator.attrgetter(
@@ -191,8 +184,10 @@ _SUMMARY_FIELDS = operator.attrgetter(
 
 
 def _decision_line(line: int, decision: Decision, trace: bool) -> bytes:
-    """The batch output line of a decision: ``{"line": N, ...decision_summary}`` as compact JSON
-    (orjson writes the dates as ``isoformat()`` does), or with ``trace`` the whole decision."""
+    """The batch output line of a decision: ``{"line": N, ...decision_summary(decision)}`` as
+    compact JSON, or with ``trace`` the whole decision. Built here from the fields in one call
+    rather than through ``decision_summary`` (a third of the time); orjson writes the dates as
+    ``isoformat()`` does. A test holds the two to the same JSON."""
     if trace:  # the decision's own fast JSON, the line number put first
         return b'{"line":%d,' % line + decision.to_json_bytes(trace=True)[1:]
     found, outcome, complete, reasons, missing, signposts, steps, as_of, policy, version, digest, facts = _SUMMARY_FIELDS(decision)
