@@ -10,10 +10,10 @@ three-valued result as one letter, ``t``/``f``/``u``, in the policy's order).
 
 What is the same for every decision of one loaded policy is its **context**, stored once in the
 log's ``blobs`` under the sha256 of its canonical JSON, which the record names (its top-level
-``context``, beside the body: ``chain.py``) and so covers by its hash: the policy's id, version, digest and the sha256 of its stored source text,
-its parameter values (and the sha256 of their stored copy), the reference data (name, as-of date,
-digest and the sha256 of the stored table) and the order of the criteria and rules that the
-trace letters follow. ``expand_body`` puts the two together again (what ``LogEntry.body`` and
+``context``, beside the body: ``chain.py``) and so covers by its hash: the policy's id, version,
+digest and the sha256 of its stored source text, its parameter values (and the sha256 of their
+stored copy), the reference data (name, as-of date, digest and the sha256 of the stored table) and
+the order of the criteria and rules that the trace letters follow. ``expand_body`` puts the two together again (what ``LogEntry.body`` and
 ``log show`` give). Texts and quotes belong to the policy, whose source is stored once; replay
 renders them again.
 
@@ -44,7 +44,7 @@ from recnav_rules.audit.engine_adapter import (
     trace_letters,
 )
 from recnav_rules.audit.subject import subject_key_of_facts
-from recnav_rules.canonical import canonical_bytes, has_float
+from recnav_rules.canonical import canonical_bytes
 from recnav_rules.decision import Decision
 from recnav_rules.policy import Policy
 
@@ -68,9 +68,9 @@ _LETTER_VALUE = {"t": "true", "f": "false", "u": "unknown"}
 
 
 class PreparedRecord(NamedTuple):
-    """A record ready to be chained: its id, its context's sha256, its canonical body, and the columns it is found by.
-
-    A tuple, so that sending one from a batch worker to the writing process pickles little."""
+    """A record ready to be chained: its id, its context's sha256, its canonical body, and the
+    columns it is found by. A tuple, so that sending one from a batch worker to the writing process
+    pickles little."""
 
     decision_id: str
     context: str
@@ -197,7 +197,6 @@ class RecordMaker:
 
     context_sha256: str
     layout: tuple[tuple[str, ...], tuple[str, ...]]
-    parameters_have_floats: bool
     nhs_facts: tuple[str, ...]
     secret: bytes | None
 
@@ -208,7 +207,7 @@ class RecordMaker:
         checked = (orjson.Fragment(written[0]), written[1]) if written is not None else None
         body = decision_body(decision, layout=self.layout, subject_key=subject, checked=checked)
         try:
-            if written is not None:  # no float anywhere (the parameters are in the context): orjson's bytes are RFC 8785's
+            if written is not None:  # no float in the body (parameters are the context's): orjson's bytes are RFC 8785's
                 text = canonical_bytes(body, floats=False, checked_times=True).decode("utf-8")
             else:
                 text = canonical_bytes(body, floats=may_hold_floats(decision)).decode("utf-8")
@@ -232,4 +231,4 @@ def maker_for(
     )
     text = canonical_json(context)
     sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return RecordMaker(sha, trace_layout(policy), has_float(parameters), nhs_fact_names(policy), secret), text
+    return RecordMaker(sha, trace_layout(policy), nhs_fact_names(policy), secret), text

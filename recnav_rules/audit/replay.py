@@ -2,9 +2,10 @@
 
 Each record names its context (stored in the log's ``blobs``), which names the sha256 of its
 policy source text, parameters and reference-data tables, stored there too; replay compiles the
-policy from that text with that register (through ``engine_adapter.compile_from_text``), evaluates the record's checked facts as of its as-of date,
-and compares the new record body with the stored one, field by field, each with its context put
-back (so the trace is compared criterion by criterion, rule by rule). The engine version is
+policy from that text with that register (through ``engine_adapter.compile_from_text``),
+evaluates the record's checked facts as of its as-of date, and compares the new record body with
+the stored one, field by field, each with its context put back (so the trace is compared
+criterion by criterion, rule by rule). The engine version is
 recorded but not compared (replay asks whether today's engine decides the same way).
 """
 
