@@ -191,8 +191,8 @@ class DecisionLog:
         tables: dict[str, str | None] = {}
         if register is not None:
             table = canonical_json(register_table(register))
-            tables[GP_PRACTICES] = _sha256(table)
-            self._store.put_blob(_sha256(table), f"reference:{GP_PRACTICES}", table)
+            table_sha = tables[GP_PRACTICES] = _sha256(table)
+            self._store.put_blob(table_sha, f"reference:{GP_PRACTICES}", table)
         parameters_json = canonical_json(parameters)
         parameters_sha = _sha256(parameters_json)
         self._store.put_blob(parameters_sha, "parameters", parameters_json)
