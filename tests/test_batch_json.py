@@ -166,6 +166,19 @@ def test_known_repeated_keys_are_refused(text: bytes) -> None:
         b'{"a": 0.1e-400, "b": 123456789012345678.5, "c": 1234567890123456789.0}',
         b'"\\u0000\\/\\b"',
         '{"name": "Zoë", "x": "\u2028"}'.encode(),
+        b'{"a": "\x01"}',  # a raw control character in a string
+        b'{"a": "\t", "b": "\x7f"}',
+        b'{"a": "\xc0\xaf"}',  # an overlong UTF-8 encoding
+        b'{"a": "\xf4\x90\x80\x80"}',  # beyond U+10FFFF
+        b'{"a": "\\x41"}',
+        b'"\\ude00\\ud83d"',  # surrogates the wrong way round
+        b'[01]',
+        b'[1.]',
+        b'[.1]',
+        b'[+1]',
+        b'[-]',
+        b'[tRue]',
+        b'[1e-7, 5e-324, 1e-400, 1E+5]',
         b'\x00{"a": 1}',
         b'{"a": 1}\x00',
         b'1\x00',
