@@ -107,8 +107,14 @@ def test_zoned_event_times_count_on_their_london_date_and_unreadable_ones_are_ba
     assert run(count({"days": 30}), env)[0] == 0
     far = dt.datetime(9999, 12, 31, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
     env = {"calls": [{"at": D(2026, 3, 30)}, {"at": far}], "referred": D(2026, 3, 31)}
-    value, found, _ = run(count({"days": 30}), env)
+    value, found, _ = run(count({"days": 30}), dict(env))
     assert value is None and found == ["calls[1].at: is outside the dates that can be handled"]
+    problems: list[FactProblem] = []
+    compute = build_derived(count({"days": 30}), {})
+    shared = dict(env)
+    assert compute(shared, problems, []) is None and [p.code for p in problems] == ["out-of-range"]
+    # a second window over the same events in the same evaluation does not report it again
+    assert compute(shared, problems, []) is None and len(problems) == 1
 
 
 def test_an_unknown_derived_kind_is_refused() -> None:
