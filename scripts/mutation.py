@@ -156,19 +156,19 @@ def run_group(name: str, workdir: Path, args: argparse.Namespace) -> str:
     what = snapshot(workdir, args.rev)
     set_only_mutate(workdir / "pyproject.toml", GROUPS[name])
     print(f"== {name}: {', '.join(GROUPS[name])} ({what})", flush=True)
-    if not args.rerun and args.sample is None:
+    if not args.rerun and args.sample is None:  # every mutant
         _mutmut(workdir, args.max_children, [])
         return what
     codes = verdicts(workdir, GROUPS[name])
     if not any(codes.values()):  # make the mutants (and the test statistics) first: a filter matching none
         _mutmut(workdir, args.max_children, ["no-such-mutant"])
         codes = verdicts(workdir, GROUPS[name])
-    chosen = sample_of(codes, args.sample, args.seed)
+    chosen = sample_of(codes, args.sample, args.seed) if args.sample is not None else set()
     todo = sorted(
         key
         for by_name in codes.values()
         for key, code in by_name.items()
-        if key in chosen and (code is None or (args.rerun and code not in KILLED))
+        if (code is None and key in chosen) or (args.rerun and code is not None and code not in KILLED)
     )
     if todo:
         _mutmut(workdir, args.max_children, todo)
