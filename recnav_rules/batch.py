@@ -422,7 +422,7 @@ def _block_failed(chunk: _Chunk, why: str) -> _Written:
     if chunk.data.endswith(b"\n"):
         lines.pop()
     errors = [
-        _json_line(BatchResult(line, error=why, kind="internal").to_record())
+        _too_long(line) if len(raw) > MAX_LINE_BYTES else _json_line(BatchResult(line, error=why, kind="internal").to_record())
         for line, raw in enumerate(lines, start=chunk.first)
         if raw and not raw.isspace()
     ]
