@@ -421,12 +421,16 @@ def _block_failed(chunk: _Chunk, why: str) -> _Written:
     lines = chunk.data.split(b"\n")
     if chunk.data.endswith(b"\n"):
         lines.pop()
-    errors = [
-        _too_long(line) if len(raw) > MAX_LINE_BYTES else _json_line(BatchResult(line, error=why, kind="internal").to_record())
-        for line, raw in enumerate(lines, start=chunk.first)
-        if raw and not raw.isspace()
-    ]
-    return _Written(errors=_joined(errors), error_count=len(errors), blank=len(lines) - len(errors))
+    errors: list[bytes] = []
+    blank = 0
+    for line, raw in enumerate(lines, start=chunk.first):  # as _decide_block sorts them
+        if len(raw) > MAX_LINE_BYTES:
+            errors.append(_too_long(line))
+        elif not raw or raw.isspace():
+            blank += 1
+        else:
+            errors.append(_json_line(BatchResult(line, error=why, kind="internal").to_record()))
+    return _Written(errors=_joined(errors), error_count=len(errors), blank=blank)
 
 
 def _mapping_failed(chunk: list[tuple[int, object]], why: str) -> list[BatchResult]:
