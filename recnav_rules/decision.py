@@ -211,6 +211,26 @@ _FIELDS = (
 
 
 _EMPTY_TRACE = b'"trace":[]}'
+_FRAGMENTS: dict[int, tuple[Any, orjson.Fragment]] = {}
+"""JSON of reasons, signposts and next steps already written, by the object (kept alive by its
+entry, so an id is never reused while it is here; bounded)."""
+
+
+def _fragment(item: Reason | Signpost | NextStep) -> orjson.Fragment:
+    """An immutable part of a decision (a frozen dataclass of immutable fields) as JSON, written
+    once per object."""
+    found = _FRAGMENTS.get(id(item))
+    if found is not None and found[0] is item:
+        return found[1]
+    made = orjson.Fragment(orjson.dumps(item.to_dict(), default=_jsonable))
+    if len(_FRAGMENTS) >= 4096:
+        _FRAGMENTS.clear()
+    _FRAGMENTS[id(item)] = (item, made)
+    return made
+
+
+def _no_constant(value: object) -> None:
+    return None
 
 
 def _frozen_reference(data: Mapping[str, Mapping[str, str]]) -> Mapping[str, Mapping[str, str]]:
@@ -449,19 +469,51 @@ class Decision:
 
     def to_json_bytes(self, *, trace: bool = True) -> bytes:
         """The decision as compact UTF-8 JSON (``to_dict()``), the fastest form: for logs,
-        batch output and HTTP responses."""
-        head = orjson.dumps(self.to_dict(trace=False), default=_jsonable)
-        if not trace:
-            return head
-        if not head.endswith(_EMPTY_TRACE):  # to_dict() changed its key order: the plain way
-            return orjson.dumps(self.to_dict(), default=_jsonable)
-        body: bytes
-        if self._c[0] is None and self._record is not None:
-            body = self._record.json()
-        else:
-            body = orjson.dumps(self._trace_dicts(), default=_jsonable)
-        # "trace" is the last key of to_dict(): put the trace in place of its empty list
-        return head[: -len(_EMPTY_TRACE)] + b'"trace":' + body + b"}"
+        batch output and HTTP responses. The same bytes as ``orjson.dumps(to_dict())``: the
+        parts that never change (each reason, signpost and next step, the policy's parameters
+        and reference data) are written once and reused."""
+        d = self._d
+        record = self._record
+        constant = record.evaluator.constant_json if record is not None else _no_constant
+        parameters = constant(d[21])
+        reference = constant(d[15])
+        pieces: list[bytes] | None = None
+        steps: Any = []
+        if trace:
+            if self._c[0] is None and record is not None:
+                pieces = record.json_parts()  # joined once below, with the rest
+            else:
+                steps = self._trace_dicts()
+        # the keys and values of to_dict(), in its order (a test holds the two equal)
+        written = orjson.dumps(
+            {
+                "decision_id": d[20],
+                "outcome": d[0].value,
+                "complete": d[1],
+                "missing_facts": d[2],
+                "missing_fact_groups": d[17],
+                "could_change": d[18],
+                "assumed_facts": d[19],
+                "reasons": [_fragment(r) for r in d[3]],
+                "signposts": [_fragment(s) for s in d[4]],
+                "next_steps": [_fragment(n) for n in d[5]],
+                "policy": {"id": d[6], "version": d[7], "title": d[8], "digest": d[9]},
+                "engine": {"name": d[10], "version": d[11]},
+                "parameters": parameters if parameters is not None else _jsonable(dict(d[21])),
+                "as_of": d[12].isoformat(),
+                "facts_digest": self.facts_digest,
+                "defaults_used": d[13],
+                "personal_facts_withheld": d[14],
+                "reference_data": reference if reference is not None else {k: dict(v) for k, v in d[15].items()},
+                "notes": d[16],
+                "trace": steps,
+            },
+            default=_jsonable,
+        )
+        if pieces is None:
+            return written
+        # "trace" is the last key: its pieces go in place of the empty list
+        return b"".join([written[: -len(_EMPTY_TRACE)], b'"trace":', *pieces, b"}"])
 
     def to_json(self, *, indent: int | None = None, trace: bool = True) -> str:
         """The decision as JSON text (``to_dict()``); compact unless ``indent`` is given."""

@@ -44,7 +44,7 @@ _ALLOWED_NAMES = re.compile(
     r"(k|v|l|c|r|t|f|days)\d+|K|program|facts|as_of|given|personal|p|env|defaults|notes|rec|day"
     r"|None|True|False|and|or|not|is|in|if|elif|else|for|return|try|except|def"
     # attributes and methods of values the program reads: types, dicts, lists, dates
-    r"|__class__|issuperset|get|copy|append|year|month|date|tzinfo"
+    r"|__class__|issuperset|get|copy|append|year|month|date|tzinfo|values|del"
 )
 
 HOSTILE_STRINGS = [

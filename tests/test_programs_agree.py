@@ -7,7 +7,8 @@ the referral date, and declared defaults left to fill in. For every one, the thr
 must give the same outcome, completeness, missing facts (flat and grouped), facts that could
 change the reasons, assumed defaults, reasons, signposts, next steps and trace (every
 criterion's, rule's and leaf condition's value, and the values read). A disagreement fails
-with the shrunk referral.
+with the shrunk referral. Each decision's fast JSON (``to_json_bytes``, written from cached
+parts) must be the same bytes as its ``to_dict()`` serialised plainly.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import importlib.util
 import os
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -120,6 +122,9 @@ def answer(policy: Policy, facts: dict[str, Any], engine: str) -> Any:
     except recnav_rules.FactValidationError as exc:
         return ("bad facts", [(p.field, p.message) for p in exc.problems])
     data = decision.to_dict()
+    # the fast JSON (per-step and per-part caches) is the same bytes as the plain rendering
+    assert decision.to_json_bytes() == orjson.dumps(data), f"{engine}: to_json_bytes differs from to_dict on {facts!r}"
+    assert decision.to_json_bytes(trace=False) == orjson.dumps(decision.to_dict(trace=False))
     data.pop("engine")
     return data
 

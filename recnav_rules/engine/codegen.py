@@ -104,9 +104,15 @@ class _Generator:
         known = w.const(frozenset(policy.facts))
         w.emit(body, f"if facts.__class__ is not {w.const(dict)} or not {known}.issuperset(facts):")
         w.emit(body + 1, "return None")
-        w.emit(body, "given = {}")
+        # the checked facts start as a copy of those given (bools, enum values and integers are
+        # kept as given once checked); "not known" (None) is left out, personal facts are removed
+        # once checked, and values read into another form (dates, records) are put back below
+        w.emit(body, "given = facts.copy()")
+        w.emit(body, "if None in given.values():")
+        w.emit(body + 1, f"given = {w.const(_without_unknowns)}(given)")
         w.emit(body, "personal = []")
         w.emit(body, "p = []")
+        self.check_bools(body)
         for index, (name, fact) in enumerate(policy.facts.items()):
             self.check_fact(body, index, name, fact.spec.type, fact)
         w.emit(body, "env = given.copy()")
@@ -132,7 +138,13 @@ class _Generator:
         w.emit(body, "if p:")
         w.emit(body + 1, "return None")
         # the values every condition reads, each loaded once
+        fact_index = {name: index for index, name in enumerate(policy.facts)}
         for name in self.names_read():
+            declared = policy.facts.get(name)
+            if declared is not None and not declared.personal and not declared.has_default:
+                # a fact with no default is in env exactly as checked above: its local holds it
+                self.local_of[name] = f"f{fact_index[name]}"
+                continue
             local = f"v{len(self.local_of)}"
             self.local_of[name] = local
             w.emit(body, f"{local} = env.get({w.const(name)})")
@@ -167,8 +179,24 @@ class _Generator:
         return iter(seen)
 
     # -- facts ------------------------------------------------------------------------------
+    def check_bools(self, depth: int) -> None:
+        """Every plain yes/no fact read and checked at once: each must be True, False or None
+        (by identity, so 1 and 1.0 are refused as the interpreter refuses them)."""
+        w = self.w
+        names = [n for n, f in self.policy.facts.items() if f.spec.type == "bool" and not f.personal]
+        if not names:
+            return
+        index = {name: i for i, name in enumerate(self.policy.facts)}
+        read = w.temp()
+        w.emit(depth, f"{read} = (*{w.const(map)}(facts.get, {w.const(tuple(names))}),)")
+        w.emit(depth, f"if not {w.const(_BOOL_IDS)}.issuperset({w.const(map)}({w.const(id)}, {read})):")
+        w.emit(depth + 1, "return None")
+        w.emit(depth, f"{_tuple([f'f{index[n]}' for n in names])} = {read}")
+
     def check_fact(self, depth: int, index: int, name: str, kind: str, fact: Any) -> None:
         w = self.w
+        if kind == "bool" and not fact.personal:
+            return  # checked with the others by check_bools
         key = w.const(name)
         v = f"f{index}"
         w.emit(depth, f"{v} = facts.get({key})")
@@ -180,15 +208,14 @@ class _Generator:
             w.emit(inner, f"if {w.const(is_bad)}({checker}({v}, {key}, p)):")
             w.emit(inner + 1, "return None")
             w.emit(inner, f"personal.append({key})")
+            w.emit(inner, f"del given[{key}]")
             return
-        if kind == "bool":
-            w.emit(inner, f"if {v} is not True and {v} is not False:")
-            w.emit(inner + 1, "return None")
-        elif kind == "enum":
+        if kind == "enum":
             allowed = w.const(frozenset(spec.values))
             w.emit(inner, f"if {v}.__class__ is not {w.const(str)} or {v} not in {allowed}:")
             w.emit(inner + 1, "return None")
-        elif kind == "integer":
+            return  # kept in given as it was given
+        if kind == "integer":
             tests = [f"{v}.__class__ is not {w.const(int)}"]
             if spec.minimum is not None:
                 tests.append(f"{v} < {w.const(spec.minimum)}")
@@ -196,7 +223,8 @@ class _Generator:
                 tests.append(f"{v} > {w.const(spec.maximum)}")
             w.emit(inner, f"if {' or '.join(tests)}:")
             w.emit(inner + 1, "return None")
-        elif kind == "date":
+            return  # kept in given as it was given
+        if kind == "date":
             w.emit(inner, f"{v} = {w.const(read_date)}({v})")
             w.emit(inner, f"if {v} is None:")
             w.emit(inner + 1, "return None")
@@ -249,7 +277,8 @@ class _Generator:
                 w.emit(body + 1, "return None")
             elif sub.type == "datetime":
                 # read_datetime, inline: the same tests, then the same parser
-                w.emit(body, f"if {local}.__class__ is not {w.const(str)} or not ({w.const(16)} <= {w.const(len)}({local}) <= {w.const(40)}) or {local}[{w.const(10)}] not in {w.const('T ')} or {local}[{w.const(4)}] != {w.const('-')} or {local}[{w.const(7)}] != {w.const('-')} or {local}[{w.const(13)}] != {w.const(':')}:")
+                # (characters 4, 7, 10 and 13 read at once: "-", "-", "T" or a space, ":")
+                w.emit(body, f"if {local}.__class__ is not {w.const(str)} or not ({w.const(16)} <= {w.const(len)}({local}) <= {w.const(40)}) or {local}[{w.const(4)}:{w.const(14)}:{w.const(3)}] not in {w.const(_DATETIME_MARKS)}:")
                 w.emit(body + 1, "return None")
                 w.emit(body, "try:")
                 w.emit(body + 1, f"{local} = {w.const(dt.datetime.fromisoformat)}({local})")
@@ -359,6 +388,11 @@ class _Generator:
         if isinstance(node, Ref):
             return self.criterion_local[node.criterion]
         if isinstance(node, Leaf):
+            if self.yes_no(node) and (node.op == "eq") == node.value:
+                # "is yes" of a yes/no value: the value itself (True, False or None)
+                alias = self.local_of[node.ref]
+                self.leaf_locals.append(alias)
+                return alias
             local = f"l{len(self.leaf_locals)}"
             self.leaf_locals.append(local)
             w.emit(depth, f"{local} = {self.leaf(node)}")
@@ -373,13 +407,35 @@ class _Generator:
         if len(parts) == 1:
             return parts[0]
         stop, go = ("False", "True") if node.op == "all" else ("True", "False")
+        if len(parts) > 2:
+            # every part is True, False or None: membership in the tuple tests by identity first
+            # and no other value is equal to these three, so this is the Kleene rule in one pass
+            together = w.temp()
+            w.emit(depth, f"{together} = {_tuple(parts)}")
+            w.emit(depth, f"{t} = {stop} if {stop} in {together} else (None if None in {together} else {go})")
+            return t
         any_stop = " or ".join(f"{part} is {stop}" for part in parts)
         any_unknown = " or ".join(f"{part} is None" for part in parts)
         w.emit(depth, f"{t} = {stop} if {any_stop} else (None if {any_unknown} else {go})")
         return t
 
+    def yes_no(self, leaf: Leaf) -> bool:
+        """Whether the leaf compares a yes/no fact (never anything but True, False or None in
+        env: checked, or its declared default) with True or False by eq or ne."""
+        fact = self.policy.facts.get(leaf.ref)
+        return (
+            fact is not None
+            and fact.spec.type == "bool"
+            and leaf.op in ("eq", "ne")
+            and (leaf.value is True or leaf.value is False)
+            and (not fact.has_default or fact.default is True or fact.default is False)
+        )
+
     def leaf(self, leaf: Leaf) -> str:
         w = self.w
+        if self.yes_no(leaf):  # "is no" of a yes/no value (the "is yes" form is the value itself)
+            v = self.local_of[leaf.ref]
+            return f"None if {v} is None else not {v}"
         if leaf.op == "present":
             key = w.const(leaf.ref)
             return f"{key} in env" if leaf.value else f"{key} not in env"
@@ -390,6 +446,15 @@ class _Generator:
         if leaf.op == "not_in":
             return f"None if {v} is None else {v} not in {literal}"
         return f"None if {v} is None else {v} {_COMPARE[leaf.op]} {literal}"
+
+
+_BOOL_IDS = frozenset({id(True), id(False), id(None)})
+_DATETIME_MARKS = frozenset({"--T:", "-- :"})
+
+
+def _without_unknowns(given: dict[str, Any]) -> dict[str, Any]:
+    """The given facts less those given as None ("not known")."""
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def _tuple(names: list[str]) -> str:

@@ -14,6 +14,7 @@ Europe/London, is a bad fact, never an ``OverflowError``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,6 +48,7 @@ def local_date(moment: dt.datetime) -> dt.date | None:
         return None
 
 
+@functools.lru_cache(maxsize=8192)  # a caseload's referral dates are few: each window is worked out once
 def window_start(end: dt.date, months: int, days: int) -> dt.date:
     """The first day of a window ending on ``end``: ``months`` calendar months (clamped to the
     month's end) or ``days`` days before it; ``date.min`` when that is before year 1."""

@@ -67,6 +67,9 @@ class TraceRecord:
     def json(self) -> bytes:
         return self.evaluator.trace_json(self.env, self.values, self.defaults, self.leaves)
 
+    def json_parts(self) -> list[bytes]:
+        return self.evaluator.trace_json_parts(self.env, self.values, self.defaults, self.leaves)
+
     def truths(self) -> dict[str, Any]:
         env = self.env
         policy = self.evaluator.policy
@@ -111,10 +114,10 @@ class Evaluator:
         self._step_cache: dict[tuple[Any, ...], bytes] = {}
         can_default = {name for name, fact in policy.facts.items() if fact.has_default}
         self._step_keys = tuple(
-            (template[6], template[7], template[7] + len(template[8]), tuple(n for n in template[6] if n in can_default))
-            for template in self._templates
+            (template[6], tuple(n for n in template[6] if n in can_default)) for template in self._templates
         )
-        """Per step: (names read, first and past-last condition index, names a default may fill)."""
+        """Per step: (names read, names a default may fill)."""
+        self._criteria_keys = tuple(("c", c.id) for c in policy.criteria)
         if any(fact.spec.type == "number" for fact in policy.facts.values()):
             self._step_cache = _TypedKeyCache()  # 1 and 1.0 are equal keys but not equal JSON
         """Trace steps already written, by everything that varies in them (bounded)."""
@@ -140,6 +143,25 @@ class Evaluator:
         self._parameters: Mapping[str, Any] = MappingProxyType(
             {name: jsonable(value) for name, value in policy.parameters.items()}
         )
+        self._constant_json = {
+            id(value): (value, orjson.Fragment(orjson.dumps(jsonable(value))))
+            for value in (self._parameters, self._reference)
+        }
+        """The JSON of the read-only mappings every decision of this policy shares."""
+        self._settled: dict[tuple[Any, ...], _Settled] = {}
+        """What each combination of rule values decides (bounded; see ``decide``)."""
+        self._presence_names = (*policy.facts, *(d.name for d in policy.derived))
+        self._stepping = frozenset(outcome for spec in policy.next_steps for outcome in spec.on)
+        self._step_dates = tuple(
+            dict.fromkeys(n for spec in policy.next_steps for n in (spec.after_fact, spec.actual_fact) if n is not None)
+        )
+        self._next_cache: dict[tuple[Any, ...], tuple[NextStep, ...]] = {}
+        """Next steps by outcome and the dates they count from (bounded)."""
+
+    def constant_json(self, value: object) -> orjson.Fragment | None:
+        """The JSON of ``value`` when it is one of this policy's shared read-only mappings."""
+        found = self._constant_json.get(id(value))
+        return found[1] if found is not None and found[0] is value else None
 
     # -- checking ---------------------------------------------------------------------------
     def prepare(self, facts: Mapping[str, Any], as_of: dt.date) -> tuple[Env, dict[str, Any], list[str], list[str], list[str]]:
@@ -197,8 +219,64 @@ class Evaluator:
         values in ``env``), then this one function decides. ``leaves`` is the record of every
         leaf condition's value (worked out here when a program does not give it).
         """
-        policy = self.policy
         env, given, defaults_used, personal, notes = prepared
+        if leaves is None:
+            leaves = self.leaf_values(env)
+        # What follows from the rules' values alone is worked out once per combination and
+        # remembered: the outcome, completeness, reasons, signposts and assumed defaults depend on
+        # nothing else, and the missing facts (only asked for when a value is unknown) on the
+        # leaves' values and on which facts and derived values are present.
+        if None in values:
+            key: tuple[Any, ...] = (values, leaves, tuple(defaults_used), tuple(map(env.__contains__, self._presence_names)))
+        elif defaults_used:
+            key = (values, tuple(defaults_used))
+        else:
+            key = values
+        settled = self._settled.get(key)
+        if settled is None:
+            settled = self._settle(env, values, defaults_used)
+            if len(self._settled) >= _SETTLED_CACHE_SIZE:
+                self._settled.clear()
+            self._settled[key] = settled
+        outcome, complete, missing, reasons, signposts, groups, could_change, assumed = settled
+        policy = self.policy
+        # Decision's fields in order (decision._FIELDS, then _PRIVATE): one tuple, no keywords;
+        # every list is the decision's own (decisions are values: changing one changes no other)
+        return Decision._from_fields(
+            (
+                outcome,
+                complete,
+                [*missing],
+                [*reasons],
+                [*signposts],
+                self.next_steps(env, outcome, complete) if complete and outcome in self._stepping else [],
+                policy.id,
+                policy.version,
+                policy.title,
+                policy.digest,
+                engine,
+                self.engine_version,
+                as_of,
+                defaults_used,
+                personal,
+                self._reference,
+                notes + self.staleness(as_of) if self._stale_from is not None and as_of > self._stale_from else notes,
+                [[*g] for g in groups],
+                [*could_change],
+                [*assumed],
+                None,
+                self._parameters,
+                given,
+                None,
+                TraceRecord(self, env, values, defaults_used, leaves),
+                floats,
+            )
+        )
+
+    def _settle(self, env: Env, values: tuple[Tri, ...], defaults_used: list[str]) -> _Settled:
+        """What the rules' values decide: (outcome, complete, missing facts, reasons, signposts,
+        missing-fact groups, facts that could change the reasons, assumed defaults)."""
+        policy = self.policy
         deciding: Rule | None = None
         held: list[Rule] = []
         open_outcomes: set[Outcome] = set()
@@ -231,41 +309,15 @@ class Evaluator:
             taken = set(missing)
             could_change = [n for n in _flatten(self.missing_groups(env, unknown)) if n not in taken]
         assumed = self.assumed_facts(defaults_used, deciding) if complete and defaults_used else []
-        signposts = self.signposts(held, outcome, complete)
-        next_steps = self.next_steps(env, outcome, complete)
-        record = leaves if leaves is not None else self.leaf_values(env)
-
-
-        # Decision's fields in order (decision._FIELDS, then _PRIVATE): one tuple, no keywords
-        return Decision._from_fields(
-            (
-                outcome,
-                complete,
-                missing,
-                reasons,
-                signposts,
-                next_steps,
-                policy.id,
-                policy.version,
-                policy.title,
-                policy.digest,
-                engine,
-                self.engine_version,
-                as_of,
-                defaults_used,
-                personal,
-                self._reference,
-                notes + self.staleness(as_of) if self._stale_from is not None and as_of > self._stale_from else notes,
-                [list(g) for g in groups],
-                could_change,
-                assumed,
-                None,
-                self._parameters,
-                given,
-                None,
-                TraceRecord(self, env, values, defaults_used, record),
-                floats,
-            )
+        return (
+            outcome,
+            complete,
+            tuple(missing),
+            tuple(reasons),
+            tuple(self.signposts(held, outcome, complete)),
+            tuple(groups),
+            tuple(could_change),
+            tuple(assumed),
         )
 
     def staleness(self, as_of: dt.date) -> list[str]:
@@ -361,6 +413,16 @@ class Evaluator:
     def next_steps(self, env: Env, outcome: Outcome, complete: bool) -> list[NextStep]:
         if not complete:
             return []
+        key = (outcome, *map(env.get, self._step_dates))
+        found = self._next_cache.get(key)
+        if found is None:
+            found = tuple(self._next_steps(env, outcome))
+            if len(self._next_cache) >= _SETTLED_CACHE_SIZE:
+                self._next_cache.clear()
+            self._next_cache[key] = found
+        return [*found]
+
+    def _next_steps(self, env: Env, outcome: Outcome) -> list[NextStep]:
         steps: list[NextStep] = []
         anchors: dict[str, dt.date | None] = {}
         for spec in self.policy.next_steps:
@@ -472,30 +534,38 @@ class Evaluator:
     ) -> bytes:
         """The trace as JSON text (a list), equal to ``json.dumps`` of ``trace_data``: the
         parts that never vary are written once per policy, the rest from the record."""
+        return b"".join(self.trace_json_parts(env, values, defaults_used, leaves))
+
+    def trace_json_parts(
+        self, env: Env, values: tuple[Tri, ...], defaults_used: list[str], leaves: tuple[Tri, ...]
+    ) -> list[bytes]:
+        """``trace_json`` in pieces, to be joined once with the rest of a decision's JSON."""
         defaults = set(defaults_used)
-        step_values = [env[("c", c.id)] for c in self.policy.criteria]
-        step_values.extend(values)
+        step_values = [*map(env.__getitem__, self._criteria_keys), *values]
         parts: list[bytes] = [b"["]
         add = parts.append
         cache = self._step_cache
         get = env.get
-        for index, ((reads, start, stop, defaulted), value) in enumerate(zip(self._step_keys, step_values, strict=True)):
-            if index:
-                add(b",")
-            # everything the step's text depends on: its value, its conditions' values, the values
-            # it read (None when missing), and which of those the policy's defaults filled in
-            key = (index, value, leaves[start:stop], *map(get, reads))  # an unknown value is absent: None
+        for index, ((reads, defaulted), value) in enumerate(zip(self._step_keys, step_values, strict=True)):
+            # everything the step's text depends on: the values it read (None when missing) and
+            # which of those the policy's defaults filled in. Its value and its conditions' values
+            # are worked out from those alone (a leaf compares a value read with a constant, or
+            # asks whether it is present; a criterion it refers to reads its values too), so they
+            # are not part of the key; the step's own value is kept in it as a check.
+            key = (index, value, *map(get, reads))  # an unknown value is absent: None
             if defaulted:
                 key += tuple(map(defaults.__contains__, defaulted))
             written = cache.get(key)
             if written is None:
                 written = self._write_step(env, defaults, index, value, leaves)
+                if index:
+                    written = b"," + written  # each step after the first is kept with its comma
                 if len(cache) >= _STEP_CACHE_SIZE:
                     cache.clear()
                 cache[key] = written
             add(written)
         add(b"]")
-        return b"".join(parts)
+        return parts
 
     def trace_data(
         self, env: Env, values: tuple[Tri, ...], defaults_used: list[str], leaves: tuple[Tri, ...]
@@ -580,6 +650,10 @@ class Evaluator:
 
 
 _STEP_CACHE_SIZE = 20_000
+_SETTLED_CACHE_SIZE = 4_096
+_Settled = tuple[
+    Outcome, bool, tuple[str, ...], tuple[Reason, ...], tuple[Signpost, ...], tuple[tuple[str, ...], ...], tuple[str, ...], tuple[str, ...]
+]
 
 
 class _TypedKeyCache(dict[tuple[Any, ...], bytes]):
