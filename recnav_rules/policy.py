@@ -120,7 +120,7 @@ class Policy:
         ``log``: a ``DecisionLog`` to record the decision in; the decision returned then
         carries its ``decision_id``. Raises ``FactValidationError`` naming every bad field.
         """
-        day = _as_of(as_of)
+        day = as_of if as_of.__class__ is dt.date else _as_of(as_of)
         if self._periods:
             in_force = self._in_force(day)
             if in_force is not self:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from recnav_rules.engine.facts import nhs_check_digit_holds, nhs_number_digits
 
 __all__ = ["SUBJECT_KEY_ENV", "normalise_nhs_number", "secret_from_env", "subject_key", "subject_key_of_facts"]
 
 SUBJECT_KEY_ENV = "RECNAV_RULES_SUBJECT_KEY"
-_NHS_SHAPE = re.compile(r"[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}")
 
 
 def secret_from_env() -> bytes | None:
@@ -35,13 +35,8 @@ def normalise_nhs_number(value: object) -> str | None:
     """
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
-    text = str(value).strip()
-    if not _NHS_SHAPE.fullmatch(text):
-        return None
-    from stdnum.gb import nhs
-
-    digits = text.replace(" ", "").replace("-", "")  # ten ASCII digits: the shape above allows nothing else
-    return digits if nhs.checksum(digits) == 0 else None  # python-stdnum's check digit (its is_valid, less re-checking the shape: 5x faster)
+    digits = nhs_number_digits(str(value).strip())
+    return digits if digits is not None and nhs_check_digit_holds(digits) else None
 
 
 def subject_key(nhs_number: str, secret: bytes) -> str:

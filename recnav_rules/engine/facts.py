@@ -221,12 +221,12 @@ def checker_for(spec: FieldSpec, *, personal: bool = False) -> Checker:
                 return wrong(value, path, problems)
             if isinstance(value, int) and not 0 <= value < 10**10:
                 return wrong(value, path, problems, "must be 10 digits (spaces allowed as 3-3-4)", "bad-nhs-number")
-            text = str(value)
-            if len(text) > 12 or not re.fullmatch(r"\d{3}[ -]?\d{3}[ -]?\d{4}", text):
+            digits = nhs_number_digits(str(value))
+            if digits is None:
                 return wrong(value, path, problems, "must be 10 digits (spaces allowed as 3-3-4)", "bad-nhs-number")
-            if not stdnum_nhs.is_valid(text):
+            if not nhs_check_digit_holds(digits):
                 return wrong(value, path, problems, "fails the NHS number check digit", "check-digit")
-            return stdnum_nhs.compact(text)
+            return digits
 
         return check_nhs
 
@@ -367,6 +367,24 @@ def fact_table(facts: Mapping[str, FactSpec], checkers: Mapping[str, Checker]) -
         fast = _FAST_BOOL if kind == "bool" else _FAST_ENUM if kind == "enum" else _SLOW
         table[name] = (checkers[name], spec.personal, fast, frozenset(spec.spec.values))
     return table
+
+
+_NHS_SHAPE = re.compile(r"[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}")
+
+
+def nhs_number_digits(text: str) -> str | None:
+    """The ten digits of text shaped as an NHS number (3-3-4, single spaces or dashes between
+    the groups allowed), or None. The one reader of NHS numbers (facts and the decision log's
+    subject keys)."""
+    if len(text) > 12 or not _NHS_SHAPE.fullmatch(text):
+        return None
+    return text.replace(" ", "").replace("-", "")
+
+
+def nhs_check_digit_holds(digits: str) -> bool:
+    """Whether ten ASCII digits pass the NHS number's modulus-11 check: python-stdnum's
+    checksum (its ``is_valid`` is this after re-reading the shape, which the caller has done)."""
+    return bool(stdnum_nhs.checksum(digits) == 0)
 
 
 def check_facts(

@@ -24,16 +24,19 @@ __all__ = ["NativeEngine"]
 class NativeEngine:
     """One policy's generated program with its interpreter. Immutable: share across threads."""
 
-    __slots__ = ("_floats", "interpreter", "program")
+    __slots__ = ("_dated", "_floats", "interpreter", "program")
 
     def __init__(self, interpreter: Evaluator) -> None:
         self.interpreter = interpreter
         self.program = codegen.build(interpreter.policy)
         self._floats = _may_hold_floats(interpreter)
+        policy = interpreter.policy
+        self._dated = policy.effective_from is not None or policy.effective_until is not None
 
     def evaluate(self, facts: Mapping[str, Any], as_of: dt.date, engine: str = "native") -> Decision:
         interpreter = self.interpreter
-        interpreter.check_effective(as_of)
+        if self._dated:
+            interpreter.check_effective(as_of)
         result = self.program(facts, as_of)
         if result is None:
             return interpreter.evaluate(facts, as_of, engine)
