@@ -863,7 +863,7 @@ def _open_log(args: argparse.Namespace) -> Any:
         return None
     from recnav_rules.audit import DecisionLog
 
-    return DecisionLog(args.log)
+    return DecisionLog(args.log, durability=getattr(args, "log_durability", None))
 
 
 def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:

@@ -201,7 +201,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.log is not None:  # the decision log (recnav_rules.audit)
         from recnav_rules.audit import DecisionLog
 
-        with DecisionLog(args.log) as log:
+        with DecisionLog(args.log, durability=args.log_durability) as log:
             decision = log.record(decision, policy=policy, facts=facts)
     if args.format == "json":
         sys.stdout.write(decision.to_json(indent=2) + "\n")
@@ -292,6 +292,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--jobs", type=int, default=None, help="with --batch: worker processes (default 1; 0: one per core)")
     evaluate.add_argument("--trace", action="store_true", help="with --batch: include full traces")
     evaluate.add_argument("--log", metavar="LOG", help="record each decision in this decision log (a SQLite file or a postgresql:// URL)")
+    evaluate.add_argument(
+        "--log-durability",
+        choices=("normal", "full"),
+        default=None,
+        help="with --log: what a recorded decision survives (docs/audit.md; default: normal for SQLite, the server's for PostgreSQL)",
+    )
     evaluate.add_argument("--fail-on-error", action="store_true", help="with --batch: exit 1 when any line was an error (default: 0)")
     evaluate.add_argument("--fhir", metavar="BUNDLE.json", help="read the facts from a FHIR R4 Bundle through the policy's mapping (docs/fhir.md)")
     evaluate.add_argument("--fhir-out", metavar="RESPONSE.json", help="with --fhir: write the decision as a FHIR GuidanceResponse ('-': standard output)")

@@ -130,3 +130,38 @@ def test_bad_options_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str])
         main(argv)
     assert exited.value.code == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["one", "batch"])
+@pytest.mark.parametrize(("given", "expected"), [([], None), (["--log-durability", "full"], "full"), (["--log-durability", "normal"], "normal")])
+def test_log_durability_reaches_the_log(
+    batch: bool, given: list[str], expected: str | None, facts_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import recnav_rules.audit as audit
+
+    opened: list[str | None] = []
+
+    class Spy(DecisionLog):
+        def __init__(self, *args: object, durability: str | None = None, **kwargs: object) -> None:
+            opened.append(durability)
+            super().__init__(*args, durability=durability, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(audit, "DecisionLog", Spy)
+    log = tmp_path / "durable.sqlite"
+    if batch:
+        lines = tmp_path / "in.jsonl"
+        lines.write_text(json.dumps(BASELINE) + "\n", encoding="utf-8")
+        argv = ["evaluate", "--policy", "bnssg-hiu-pilot", "--as-of", "2026-11-20", "--batch", str(lines), "--out", str(tmp_path / "out.jsonl"), "--log", str(log), *given]
+    else:
+        argv = ["evaluate", "--policy", "bnssg-hiu-pilot", "--as-of", "2026-11-20", "--json", "--log", str(log), *given, str(facts_file)]
+    assert main(argv) == 0
+    assert opened == [expected]
+    with DecisionLog(log, create=False) as check:
+        assert check.verify().ok
+
+
+def test_an_unknown_log_durability_is_a_usage_error(facts_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["evaluate", "--policy", "bnssg-hiu-pilot", "--log", str(tmp_path / "x.sqlite"), "--log-durability", "off", str(facts_file)])
+    assert exited.value.code == 2
+    assert "--log-durability" in capsys.readouterr().err
