@@ -610,3 +610,19 @@ def test_fact_names_are_in_declaration_order_and_an_unknown_rule_is_named() -> N
     with pytest.raises(KeyError) as caught:
         policy.rule("adult")
     assert caught.value.args == ("adult",)
+
+
+def test_a_missing_reference_table_is_reported_at_the_table() -> None:
+    extra = """\
+    derived:
+      practice_name:
+        description: Name.
+        lookup:
+          key: practice
+          field: name
+          table: gp_practices
+"""
+    text = policy_text(facts=EVENTS, extra=extra)
+    assert problems(text) == [
+        ("no-reference-data", line_of(text, "table: gp_practices"), "no reference table 'gp_practices' is available to this policy")
+    ]
