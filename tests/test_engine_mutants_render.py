@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,6 +99,8 @@ def test_glossary_spells_out_each_term_once_outside_quotations() -> None:
     # a term not in the text does not stop the search; an expansion already there is not repeated
     assert fresh.expand("MHSD, the Mental Health Specialist Desk") == "MHSD, the Mental Health Specialist Desk"
     assert fresh.expand("Ask the GP.") == "Ask the GP (general practitioner)."
+    # a term absent from the text does not stop the search for the next
+    assert Glossary({"GP": "general practitioner", "MHSD": "Mental Health Specialist Desk"}).expand("The MHSD.") == "The MHSD (Mental Health Specialist Desk)."
     assert Glossary({}).expand("GP") == "GP"
 
 
@@ -149,6 +152,11 @@ policies:
         outcome: accept
         reason: An adult.
         assumption: Adults are welcome.
+      - id: late
+        when: {fact: referred, lt: 2000-01-01}
+        outcome: reject
+        reason: Referred so long ago that the referral has lapsed and must be made again from the start, by the referrer.
+        assumption: Old referrals lapse.
     otherwise:
       outcome: reject
       reason: Nothing applies.
@@ -166,7 +174,7 @@ policies:
         actual: contacted
         assumption: Within five working days.
       - action: review
-        description: Review.
+        description: Review how the first weeks went with the person, their family and everyone else who supports them.
         on: [accept]
         due: {calendar_days: 10, after: referred}
         assumption: Ten days on.
@@ -199,7 +207,7 @@ def test_an_accept_is_explained_from_headline_to_engine(explained: recnav_rules.
     text = "\n".join(lines)
     assert "Ann Example" not in text
     assert "\nWhy:\n  Decided by: An adult. [welcome]\n     Assumption (the source is silent): Adults are welcome.\n" in text
-    assert "\nNext steps:\n  - Make contact. Due 2026-11-27 (window opens 2026-11-23); pending. [contact]\n  - Review. Due 2026-11-30. [review]\n" in text
+    assert "\nNext steps:\n  - Make contact. Due 2026-11-27 (window opens 2026-11-23); pending. [contact]\n  - Review how the first weeks went with the person, their family and everyone else who supports\n    them. Due 2026-11-30. [review]\n  Working days exclude weekends" in text
     assert "\n\nParameters the policy was loaded with: adult_age = 18; codes = A1, B2\n\nNotes:\n" in text
     assert "\n\nHow each check came out (true / false / unknown):\n  - grown (criterion): TRUE. Grown up.\n      read: age = 30\n" in text
     assert "  - child (rule -> signpost): FALSE. Under age for the MHSD (Mental Health Specialist Desk)\n    pathway.\n      read: age = 30\n" in text
@@ -207,6 +215,9 @@ def test_an_accept_is_explained_from_headline_to_engine(explained: recnav_rules.
     assert "  - calls-only (rule -> reject): FALSE. Members who call.\n      read: calls = " in text
     assert "; member = no (default)\n  - welcome (rule -> accept): TRUE. An adult.\n      read: age = 30\n" in text
     assert "\n\nDefaults the policy filled in (not given): member\n" in text
+    notes = lines[lines.index("Notes:") + 1 : lines.index("How each check came out (true / false / unknown):") - 1]
+    assert notes[0].startswith("  - Reference data gp_practices") and len(notes) > 1
+    assert all(line.startswith("    ") and not line.startswith("     ") for line in notes[1:])
     assert "\nPersonal details were checked and withheld from this record: name\n" in text
     assert lines[-1] == "Engine: " + explained.evaluate({"age": 30}, as_of=AS_OF).engine + " " + recnav_rules.__version__
     digests = [line for line in lines if "digest: " in line]
@@ -221,6 +232,9 @@ def test_a_signpost_names_the_service_and_a_met_step_its_date(explained: recnav_
     assert "\n  Decided by: Under age for the MHSD (Mental Health Specialist Desk) pathway. [child]\n" in text
     assert '     Source: A document (A trust, 2024-01-01) [doc.txt]: "Adults only, MHSD says."\n' in text
     assert "\n  Also true:\n  1. Members who call. [calls-only]\n     Assumption (the source is silent): The MHSD decides members who call.\n" in text
+    lapsed = "\n".join(explanation(explained, {"age": 40, "referred": "1999-01-01"}))
+    # a reason too long for one line continues under its text
+    assert "\n  1. Referred so long ago that the referral has lapsed and must be made again from the start, by\n     the referrer. [late]\n" in lapsed
     assert "\n\nSignpost to:\n  - Wellbeing House (A retreat for people experiencing mental and emotional distress.) [bnes-\n    " in text
     assert "read: calls = " in text and "; member = yes\n" in text
     assert "  - child (rule -> signpost): TRUE. Under age for the MHSD pathway.\n" in text  # spelt out once only
@@ -238,8 +252,10 @@ def test_missing_facts_and_later_reasons_are_explained(explained: recnav_rules.P
     assert "read: age not given" in text and "Next steps:" not in text
     nothing = "\n".join(explanation(explained, {"age": 40, "member": False}))
     assert "\n  Decided by: An adult. [welcome]\n" in nothing and "Also true" not in nothing
-    assert "\n  - Make contact. Due no date yet; pending. [contact]\n  - Review. Due no date yet. [review]\n" in nothing
-    otherwise = "\n".join(explanation(explained, {"age": 100, "member": False}))
+    assert "\n  - Make contact. Due no date yet; pending. [contact]\n  - Review how the first weeks went with the person, their family and everyone else who supports\n    them. Due no date yet. [review]\n" in nothing
+    # a later rule left unknown could change the reasons, not the outcome
+    assert "service.\nNot given, and could still change the reasons or places to signpost to (not the outcome):\nreferred.\n" in nothing
+    otherwise = "\n".join(explanation(explained, {"age": 100, "member": False, "referred": "2026-11-20"}))
     assert "\nWhy:\n  No rule applies: Nothing applies. [otherwise]\n     Assumption (the source is silent): Otherwise no.\n" in otherwise
 
 
@@ -249,3 +265,14 @@ def test_a_list_fact_is_shown_by_its_number_of_records(explained: recnav_rules.P
     assert "read: calls = 1 record; member = yes" in text
     text = "\n".join(explanation(explained, {"age": 30, "calls": [], "member": True}))
     assert "read: calls = 0 records; member = yes" in text
+
+
+@pytest.mark.parametrize(("extra", "lines"), [("", 1), ("x", 2)])
+def test_the_title_line_wraps_past_96_characters(tmp_path: Path, extra: str, lines: int) -> None:
+    title = "An explained policy whose title is long enough to pass seventy chars"
+    path = tmp_path / "title.yaml"
+    # "Policy: " + title + " (explained 2.0.0)" is 94 characters; two more fill the line exactly
+    path.write_text(EXPLAINED.replace(title, title + "ab" + extra), encoding="utf-8")
+    policy = recnav_rules.load_policy(path)
+    text = policy.evaluate({"age": 30}, as_of=AS_OF).explain()
+    assert text.index("Decision as of") == len(text.splitlines()[0]) + 1 if lines == 1 else text.splitlines()[1] == "2.0.0)"
