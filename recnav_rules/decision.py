@@ -358,9 +358,9 @@ class Decision:
     def _from_fields(cls, fields: tuple[Any, ...]) -> Decision:
         """A decision from its fields in ``_FIELDS`` + ``_PRIVATE`` order, already checked (the
         engine's fast path: one tuple, no keyword matching)."""
-        made = object.__new__(cls)
-        object.__setattr__(made, "_d", fields)
-        object.__setattr__(made, "_c", [None, None])
+        made = _new(cls)
+        _set_fields(made, fields)
+        _set_cache(made, [None, None])
         return made
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -553,6 +553,10 @@ class Decision:
             f"reasons={[r.rule_id for r in self.reasons]!r})"
         )
 
+
+_new = object.__new__
+_set_fields = Decision.__dict__["_d"].__set__  # the slots' own setters: Decision.__setattr__ refuses
+_set_cache = Decision.__dict__["_c"].__set__
 
 _PRIVATE = ("_values", "_trace_builder", "_record", "_floats")
 def _field(index: int, name: str) -> property:

@@ -41,7 +41,7 @@ def builtins() -> list[Policy]:
 # -- the safety rule of generated code ---------------------------------------------------------
 
 _ALLOWED_NAMES = re.compile(
-    r"(k|v|l|c|r|t|f|days)\d+|K|program|facts|as_of|given|personal|p|env|defaults|notes|rec|day"
+    r"(k|v|l|c|r|t|f|days)\d+|K|make|program|facts|as_of|given|personal|p|env|defaults|notes|rec|day"
     r"|None|True|False|and|or|not|is|in|if|elif|else|for|return|try|except|def"
     # attributes and methods of values the program reads: types, dicts, lists, dates
     r"|__class__|issuperset|get|copy|append|year|month|date|tzinfo|values|del"
@@ -131,7 +131,8 @@ def test_hostile_strings_decide_correctly_and_run_nothing(tmp_path: Path) -> Non
 def test_the_program_runs_without_builtins(hiu: Policy) -> None:
     program = hiu._native.program
     assert program.__globals__["__builtins__"] == {}
-    assert set(program.__globals__) == {"__builtins__", "K", "program"}
+    assert set(program.__globals__) == {"__builtins__", "make"}
+    assert program.__code__.co_freevars and all(name.startswith("k") for name in program.__code__.co_freevars)
 
 
 def test_cli_prints_the_program(capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,7 +140,8 @@ def test_cli_prints_the_program(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["program", "bnssg-hiu-pilot", "--constants"]) == 0
     out = capsys.readouterr().out
-    assert "def program(facts, as_of, *, k0=K[0]" in out
+    assert "def make(K):\n    k0 = K[0]\n" in out
+    assert "\n    def program(facts, as_of):\n" in out
     assert "# K[1] = " in out
 
 

@@ -21,6 +21,7 @@ for reviewers (``recnav-rules program POLICY`` prints it).
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 from recnav_rules.engine import conditions
 from recnav_rules.engine.dates import odd_offset, read_date
 from recnav_rules.engine.derive import build_derived, local_date, window_start
-from recnav_rules.engine.facts import checker_for, is_bad
+from recnav_rules.engine.facts import checker_for, is_bad, ods_code_of
 from recnav_rules.engine.model import CompiledPolicy, Leaf, Logic, Node, Ref
 
 __all__ = ["Generated", "Program", "generate", "leaf_list", "source_of"]
@@ -162,11 +163,16 @@ class _Generator:
         values = _tuple(rule_locals)
         leaves = _tuple(self.leaf_locals)
         w.emit(body, f"return (env, given, defaults, personal, notes, {values}, {leaves})")
-        # every constant becomes a keyword-only default of the function (a fast local), bound to
-        # the constants tuple K by index: no value is ever written into this text
-        names = ", ".join(f"k{i}=K[{i}]" for i in range(len(w.constants)))
-        w.lines[0] = f"def program(facts, as_of, *, {names}):" if names else "def program(facts, as_of):"
-        return Generated("\n".join(w.lines) + "\n", tuple(w.constants))
+        # every constant is a variable of the enclosing function ``make``, bound to the constants
+        # tuple K by index (no value is ever written into this text); the program reads them as
+        # free variables, which costs nothing per call (keyword-only defaults cost a dictionary
+        # look-up each per call: about 1 us for a policy's 90 constants)
+        w.lines[0] = "def program(facts, as_of):"
+        lines = ["def make(K):"]
+        lines += [f"    k{i} = K[{i}]" for i in range(len(w.constants))]
+        lines += ["    " + line for line in w.lines]
+        lines.append("    return program")
+        return Generated("\n".join(lines) + "\n", tuple(w.constants))
 
     def names_read(self) -> Iterator[str]:
         seen: dict[str, None] = {}
@@ -225,7 +231,21 @@ class _Generator:
             w.emit(inner + 1, "return None")
             return  # kept in given as it was given
         if kind == "date":
-            w.emit(inner, f"{v} = {w.const(read_date)}({v})")
+            # read_date, inline: YYYY-MM-DD text (length and hyphens fixed) or a date
+            w.emit(inner, f"if {v}.__class__ is {w.const(str)}:")
+            w.emit(inner + 1, f"if {w.const(len)}({v}) != {w.const(10)} or {v}[{w.const(4)}] != {w.const('-')} or {v}[{w.const(7)}] != {w.const('-')}:")
+            w.emit(inner + 2, "return None")
+            w.emit(inner + 1, "try:")
+            w.emit(inner + 2, f"{v} = {w.const(dt.date.fromisoformat)}({v})")
+            w.emit(inner + 1, f"except {w.const(ValueError)}:")
+            w.emit(inner + 2, "return None")
+            w.emit(inner, f"elif {v}.__class__ is not {w.const(dt.date)}:")
+            w.emit(inner + 1, "return None")
+        elif kind == "ods_code":
+            # check_ods, inline: text, trimmed and upper-cased, of the code's shape
+            w.emit(inner, f"if {v}.__class__ is not {w.const(str)}:")
+            w.emit(inner + 1, "return None")
+            w.emit(inner, f"{v} = {w.const(ods_code_of)}({v})")
             w.emit(inner, f"if {v} is None:")
             w.emit(inner + 1, "return None")
         elif kind == "list" and self.plain_records(spec):
@@ -367,6 +387,26 @@ class _Generator:
             w.emit(depth + 3, f"{value} += 1")
             w.emit(depth, "else:")
             w.emit(depth + 1, f"{value} = None")
+        elif derived.kind == "lookup":
+            # the register's entry, read directly when it gives the value; otherwise (not in the
+            # register, or not active) the look-up function, which also writes the note
+            plain = replace(derived, alternative=None)
+            compute = w.const(build_derived(plain, self.policy.reference_data))
+            params = derived.params
+            register = self.policy.reference_data[params["table"]]
+            code, entry = w.temp(), w.temp()
+            w.emit(depth, f"{code} = env.get({w.const(derived.inputs[0])})")
+            w.emit(depth, f"if {code} is None:")
+            w.emit(depth + 1, f"{value} = None")
+            w.emit(depth, "else:")
+            w.emit(depth + 1, f"{entry} = {w.const(register.lookup)}({code})")
+            usable = f"{entry} is not None"
+            if params["field"] != "status":
+                usable += f" and {w.const(operator.attrgetter('status'))}({entry}) == {w.const('active')}"
+            w.emit(depth + 1, f"if {usable}:")
+            w.emit(depth + 2, f"{value} = {w.const(operator.attrgetter(params['field']))}({entry})")
+            w.emit(depth + 1, "else:")
+            w.emit(depth + 2, f"{value} = {compute}(env, p, notes)")
         else:
             plain = replace(derived, alternative=None)
             compute = w.const(build_derived(plain, self.policy.reference_data))
@@ -476,10 +516,10 @@ def source_of(policy: CompiledPolicy) -> str:
 def build(policy: CompiledPolicy) -> Program:
     """Compile the generated source once; the function runs with no builtins at all."""
     made = generate(policy)
-    namespace: dict[str, Any] = {"__builtins__": {}, "K": made.constants}
+    namespace: dict[str, Any] = {"__builtins__": {}}
     code = compile(made.source, "<recnav-rules generated program>", "exec", dont_inherit=True)
     exec(code, namespace)  # compiler-made text only: see the module docstring
-    program: Program = namespace["program"]
+    program: Program = namespace["make"](made.constants)
     return program
 
 

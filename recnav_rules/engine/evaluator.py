@@ -148,6 +148,7 @@ class Evaluator:
             for value in (self._parameters, self._reference)
         }
         """The JSON of the read-only mappings every decision of this policy shares."""
+        self._identity = (policy.id, policy.version, policy.title, policy.digest)
         self._settled: dict[tuple[Any, ...], _Settled] = {}
         """What each combination of rule values decides (bounded; see ``decide``)."""
         self._presence_names = (*policy.facts, *(d.name for d in policy.derived))
@@ -239,7 +240,7 @@ class Evaluator:
                 self._settled.clear()
             self._settled[key] = settled
         outcome, complete, missing, reasons, signposts, groups, could_change, assumed = settled
-        policy = self.policy
+        policy_id, policy_version, policy_title, policy_digest = self._identity
         # Decision's fields in order (decision._FIELDS, then _PRIVATE): one tuple, no keywords;
         # every list is the decision's own (decisions are values: changing one changes no other)
         return Decision._from_fields(
@@ -250,10 +251,10 @@ class Evaluator:
                 [*reasons],
                 [*signposts],
                 self.next_steps(env, outcome, complete) if complete and outcome in self._stepping else [],
-                policy.id,
-                policy.version,
-                policy.title,
-                policy.digest,
+                policy_id,
+                policy_version,
+                policy_title,
+                policy_digest,
                 engine,
                 self.engine_version,
                 as_of,
@@ -261,7 +262,7 @@ class Evaluator:
                 personal,
                 self._reference,
                 notes + self.staleness(as_of) if self._stale_from is not None and as_of > self._stale_from else notes,
-                [[*g] for g in groups],
+                [*map(list, groups)],
                 [*could_change],
                 [*assumed],
                 None,

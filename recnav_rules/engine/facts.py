@@ -235,8 +235,8 @@ def checker_for(spec: FieldSpec, *, personal: bool = False) -> Checker:
         def check_ods(value: Any, path: str, problems: Problems) -> Any:
             if not isinstance(value, str):
                 return wrong(value, path, problems)
-            code = value.strip().upper()
-            if len(code) > 10 or not _ODS.fullmatch(code):
+            code = ods_code_of(value)
+            if code is None:
                 return wrong(value, path, problems, f"{quoted(value)}is not {describe_type(spec)}", "bad-code")
             return code
 
@@ -367,6 +367,15 @@ def fact_table(facts: Mapping[str, FactSpec], checkers: Mapping[str, Checker]) -
         fast = _FAST_BOOL if kind == "bool" else _FAST_ENUM if kind == "enum" else _SLOW
         table[name] = (checkers[name], spec.personal, fast, frozenset(spec.spec.values))
     return table
+
+
+def ods_code_of(text: str) -> str | None:
+    """An ODS organisation code as the register keys it (trimmed, upper case), or None when the
+    text is not of the code's shape (3 to 10 letters and digits)."""
+    code = text.strip().upper()
+    if len(code) > 10 or not _ODS.fullmatch(code):
+        return None
+    return code
 
 
 _NHS_SHAPE = re.compile(r"[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}")
