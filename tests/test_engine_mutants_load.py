@@ -138,6 +138,8 @@ def test_a_problem_is_located_at_the_value_or_the_key_with_its_severity() -> Non
     assert (at_key.line, at_key.column, at_key.severity, at_key.suggestion) == (2, 3, "warning", None)
     empty = LocatedDocument("q.yaml", {})
     assert (empty.problem(("x",), "c", "m").line, empty.problem(("x",), "c", "m").column) == (None, None)
+    (value,) = doc.error(("a", "b"), "bad", "Bad.").problems
+    assert (value.line, value.column, value.suggestion) == (2, 6, None)
     (error,) = doc.error(("a",), "bad", "Bad.", "good", at_key=True).problems
     assert (error.line, error.column, error.suggestion, error.code, error.message) == (1, 1, "good", "bad", "Bad.")
 

@@ -102,6 +102,9 @@ def test_glossary_spells_out_each_term_once_outside_quotations() -> None:
     # a term absent from the text does not stop the search for the next
     assert Glossary({"GP": "general practitioner", "MHSD": "Mental Health Specialist Desk"}).expand("The MHSD.") == "The MHSD (Mental Health Specialist Desk)."
     assert Glossary({}).expand("GP") == "GP"
+    # a term whose expansion is already there does not stop the next from being spelt out
+    both = Glossary({"GP": "general practitioner", "MHSD": "Mental Health Specialist Desk"})
+    assert both.expand("GP (general practitioner) and MHSD") == "GP (general practitioner) and MHSD (Mental Health Specialist Desk)"
 
 
 EXPLAINED = """\
@@ -124,6 +127,7 @@ policies:
     facts:
       age: {type: integer, minimum: 0, description: Age.}
       member: {type: bool, default: false, description: A member.}
+      urgent: {type: bool, default: false, description: Urgent.}
       name: {type: string, personal: true, description: Name.}
       referred: {type: date, description: Referred.}
       contacted: {type: date, description: Contacted.}
@@ -147,6 +151,11 @@ policies:
         outcome: reject
         reason: Members who call.
         assumption: The MHSD decides members who call.
+      - id: urgent-case
+        when: {fact: urgent, eq: true}
+        outcome: reject
+        reason: Urgent cases go elsewhere.
+        assumption: Urgent means elsewhere.
       - id: welcome
         when: {all: [{criterion: grown}, {fact: age, lt: 100}]}
         outcome: accept
@@ -202,7 +211,7 @@ def test_an_accept_is_explained_from_headline_to_engine(explained: recnav_rules.
         "Decision as of 2026-11-20",
         "",
         "ACCEPT: the referral meets the criteria for this service.",
-        "This outcome rests on defaults the policy declares, not on facts given: member (give them to",
+        "This outcome rests on defaults the policy declares, not on facts given: member, urgent (give",
     ]
     text = "\n".join(lines)
     assert "Ann Example" not in text
@@ -213,8 +222,8 @@ def test_an_accept_is_explained_from_headline_to_engine(explained: recnav_rules.
     assert "  - child (rule -> signpost): FALSE. Under age for the MHSD (Mental Health Specialist Desk)\n    pathway.\n      read: age = 30\n" in text
     assert "\n\nWhy:\n  Decided by:" in text and "\n\nNext steps:\n" in text
     assert "  - calls-only (rule -> reject): FALSE. Members who call.\n      read: calls = " in text
-    assert "; member = no (default)\n  - welcome (rule -> accept): TRUE. An adult.\n      read: age = 30\n" in text
-    assert "\n\nDefaults the policy filled in (not given): member\n" in text
+    assert "; member = no (default)\n  - urgent-case (rule -> reject): FALSE. Urgent cases go elsewhere.\n      read: urgent = no (default)\n  - welcome (rule -> accept): TRUE. An adult.\n      read: age = 30\n" in text
+    assert "\n\nDefaults the policy filled in (not given): member, urgent\n" in text
     notes = lines[lines.index("Notes:") + 1 : lines.index("How each check came out (true / false / unknown):") - 1]
     assert notes[0].startswith("  - Reference data gp_practices") and len(notes) > 1
     assert all(line.startswith("    ") and not line.startswith("     ") for line in notes[1:])
@@ -238,7 +247,7 @@ def test_a_signpost_names_the_service_and_a_met_step_its_date(explained: recnav_
     assert "\n\nSignpost to:\n  - Wellbeing House (A retreat for people experiencing mental and emotional distress.) [bnes-\n    " in text
     assert "read: calls = " in text and "; member = yes\n" in text
     assert "  - child (rule -> signpost): TRUE. Under age for the MHSD pathway.\n" in text  # spelt out once only
-    assert "Defaults the policy filled in" not in text and "Personal details" not in text
+    assert "\nDefaults the policy filled in (not given): urgent\n" in text and "Personal details" not in text
     accepted = "\n".join(explanation(explained, {"age": 40, "referred": "2026-11-20", "contacted": "2026-11-24"}))
     assert "  - Make contact. Due 2026-11-27 (window opens 2026-11-23), happened 2026-11-24; met. [contact]\n" in accepted
 
