@@ -286,7 +286,7 @@ class Decision:
 
     _d: tuple[Any, ...]
     _c: list[Any]
-    """Worked out on first use: [the rendered trace, the facts digest]."""
+    """Worked out on first use: [the rendered trace, the facts digest, the checked facts]."""
 
     def __init__(
         self,
@@ -352,7 +352,7 @@ class Decision:
                 floats,
             ),
         )
-        object.__setattr__(self, "_c", [trace, facts_digest_value])
+        object.__setattr__(self, "_c", [trace, facts_digest_value, None])
 
     @classmethod
     def _from_fields(cls, fields: tuple[Any, ...]) -> Decision:
@@ -360,7 +360,7 @@ class Decision:
         engine's fast path: one tuple, no keyword matching)."""
         made = _new(cls)
         _set_fields(made, fields)
-        _set_cache(made, [None, None])
+        _set_cache(made, [None, None, None])
         return made
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -560,16 +560,49 @@ _set_cache = Decision.__dict__["_c"].__set__
 
 _PRIVATE = ("_values", "_trace_builder", "_record", "_floats")
 def _field(index: int, name: str) -> property:
-    def read(self: Decision) -> Any:
-        return self._d[index]
+    if name in _LISTS:  # held as given (a tuple from the engine); each read is a list of the caller's own
+
+        def read(self: Decision) -> Any:
+            return list(self._d[index])
+
+    elif name == "missing_fact_groups":
+
+        def read(self: Decision) -> Any:
+            return [list(group) for group in self._d[index]]
+
+    else:
+
+        def read(self: Decision) -> Any:
+            return self._d[index]
 
     read.__name__ = name
     return property(read, doc=f"The decision's {name.strip('_').replace('_', ' ')} (read-only).")
 
 
+_LISTS = frozenset({"missing_facts", "reasons", "signposts", "next_steps", "could_change", "assumed_facts"})
+
+
 for _index, _name in enumerate(_FIELDS + _PRIVATE):
     setattr(Decision, _name, _field(_index, _name))
 del _index, _name
+
+
+_VALUES, _RECORD = (_FIELDS + _PRIVATE).index("_values"), (_FIELDS + _PRIVATE).index("_record")
+
+
+def _checked_values(self: Decision) -> Mapping[str, Any] | None:
+    """The checked, non-personal facts given: held by the decision, or read from the engine's
+    record on first use (the generated program does not build them apart)."""
+    found: Mapping[str, Any] | None = self._d[_VALUES]
+    if found is None and self._d[_RECORD] is not None:
+        found = self._c[2]
+        if found is None:
+            found = self._d[_RECORD].given()
+            self._c[2] = found
+    return found
+
+
+Decision._values = property(_checked_values, doc="The checked, non-personal facts given (read-only).")  # type: ignore[assignment]
 
 
 def decision_json_schema() -> dict[str, Any]:

@@ -41,7 +41,7 @@ def builtins() -> list[Policy]:
 # -- the safety rule of generated code ---------------------------------------------------------
 
 _ALLOWED_NAMES = re.compile(
-    r"(k|v|l|c|r|t|f|days)\d+|K|make|program|facts|as_of|given|personal|p|env|defaults|notes|rec|day"
+    r"(k|v|l|c|r|t|f|days)\d+|K|make|program|facts|as_of|personal|p|env|defaults|notes|rec|day"
     r"|None|True|False|and|or|not|is|in|if|elif|else|for|return|try|except|def"
     # attributes and methods of values the program reads: types, dicts, lists, dates
     r"|__class__|issuperset|get|copy|append|year|month|date|tzinfo|values|del"
@@ -247,6 +247,12 @@ def test_b_decisions_are_immutable_values(hiu: Policy) -> None:
     first.missing_facts.append("tampered")
     assert second.to_dict()["reference_data"] == hiu.evaluate(BASELINE, as_of=AS_OF).to_dict()["reference_data"]
     assert "tampered" not in second.missing_facts
+    # each read of a list field is the reader's own list: not even the same decision changes
+    for name in ("missing_facts", "reasons", "signposts", "next_steps", "could_change", "assumed_facts", "missing_fact_groups"):
+        got = getattr(first, name)
+        got.append("tampered")
+        assert "tampered" not in getattr(first, name)
+    assert "tampered" not in first.missing_facts
 
 
 @pytest.mark.parametrize("text", ["2026W475", "2026-W47-5", "20261120", "2026-11-20T00:00", " 2026-11-20", "2026-11-2"])

@@ -126,6 +126,7 @@ def answer(policy: Policy, facts: dict[str, Any], engine: str) -> Any:
     assert decision.to_json_bytes() == orjson.dumps(data), f"{engine}: to_json_bytes differs from to_dict on {facts!r}"
     assert decision.to_json_bytes(trace=False) == orjson.dumps(decision.to_dict(trace=False))
     data.pop("engine")
+    data["checked facts, in order"] = list(decision.checked_facts.items())
     return data
 
 

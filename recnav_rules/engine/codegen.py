@@ -35,7 +35,10 @@ from recnav_rules.engine.model import CompiledPolicy, Leaf, Logic, Node, Ref
 __all__ = ["Generated", "Program", "generate", "leaf_list", "source_of"]
 
 Program = Callable[[Any, dt.date], "tuple[Any, ...] | None"]
-"""program(facts, as_of) -> (env, given, defaults_used, personal, notes, rule values, record) or None."""
+"""program(facts, as_of) -> (env, count, defaults_used, personal, notes, rule values, record) or None.
+
+The checked facts given are not returned apart: they are the first ``count`` entries of ``env``
+(``TraceRecord.given``), read when a caller asks for them."""
 
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
@@ -105,18 +108,20 @@ class _Generator:
         known = w.const(frozenset(policy.facts))
         w.emit(body, f"if facts.__class__ is not {w.const(dict)} or not {known}.issuperset(facts):")
         w.emit(body + 1, "return None")
-        # the checked facts start as a copy of those given (bools, enum values and integers are
+        # the values start as a copy of the facts given (bools, enum values and integers are
         # kept as given once checked); "not known" (None) is left out, personal facts are removed
         # once checked, and values read into another form (dates, records) are put back below
-        w.emit(body, "given = facts.copy()")
-        w.emit(body, "if None in given.values():")
-        w.emit(body + 1, f"given = {w.const(_without_unknowns)}(given)")
+        w.emit(body, "env = facts.copy()")
+        w.emit(body, "if None in env.values():")
+        w.emit(body + 1, f"env = {w.const(_without_unknowns)}(env)")
         w.emit(body, "personal = []")
         w.emit(body, "p = []")
         self.check_bools(body)
         for index, (name, fact) in enumerate(policy.facts.items()):
             self.check_fact(body, index, name, fact.spec.type, fact)
-        w.emit(body, "env = given.copy()")
+        # so far env holds exactly the checked facts given, in the order given
+        count = w.temp()
+        w.emit(body, f"{count} = {w.const(len)}(env)")
         w.emit(body, "defaults = []")
         for name, fact in policy.facts.items():
             if not fact.has_default:
@@ -162,7 +167,7 @@ class _Generator:
             rule_locals.append(f"r{index}")
         values = _tuple(rule_locals)
         leaves = _tuple(self.leaf_locals)
-        w.emit(body, f"return (env, given, defaults, personal, notes, {values}, {leaves})")
+        w.emit(body, f"return (env, {count}, defaults, personal, notes, {values}, {leaves})")
         # every constant is a variable of the enclosing function ``make``, bound to the constants
         # tuple K by index (no value is ever written into this text); the program reads them as
         # free variables, which costs nothing per call (keyword-only defaults cost a dictionary
@@ -214,13 +219,13 @@ class _Generator:
             w.emit(inner, f"if {w.const(is_bad)}({checker}({v}, {key}, p)):")
             w.emit(inner + 1, "return None")
             w.emit(inner, f"personal.append({key})")
-            w.emit(inner, f"del given[{key}]")
+            w.emit(inner, f"del env[{key}]")
             return
         if kind == "enum":
             allowed = w.const(frozenset(spec.values))
             w.emit(inner, f"if {v}.__class__ is not {w.const(str)} or {v} not in {allowed}:")
             w.emit(inner + 1, "return None")
-            return  # kept in given as it was given
+            return  # kept as it was given
         if kind == "integer":
             tests = [f"{v}.__class__ is not {w.const(int)}"]
             if spec.minimum is not None:
@@ -229,7 +234,7 @@ class _Generator:
                 tests.append(f"{v} > {w.const(spec.maximum)}")
             w.emit(inner, f"if {' or '.join(tests)}:")
             w.emit(inner + 1, "return None")
-            return  # kept in given as it was given
+            return  # kept as it was given
         if kind == "date":
             # read_date, inline: YYYY-MM-DD text (length and hyphens fixed) or a date
             w.emit(inner, f"if {v}.__class__ is {w.const(str)}:")
@@ -255,7 +260,7 @@ class _Generator:
             w.emit(inner, f"{v} = {checker}({v}, {key}, p)")
             w.emit(inner, "if p:")
             w.emit(inner + 1, "return None")
-        w.emit(inner, f"given[{key}] = {v}")
+        w.emit(inner, f"env[{key}] = {v}")
 
     def plain_records(self, spec: Any) -> bool:
         """Whether every field of a list's records can be checked inline."""
@@ -378,7 +383,8 @@ class _Generator:
             end = w.temp()
             window = derived.params["window"]
             w.emit(depth, f"{end} = env.get({w.const(derived.inputs[1])})")
-            w.emit(depth, f"if {end} is not None and {w.const(derived.inputs[0])} in given:")
+            listed = f"f{list(self.policy.facts).index(derived.inputs[0])}"  # the list as given and checked, or None
+            w.emit(depth, f"if {end} is not None and {listed} is not None:")
             start = w.temp()
             w.emit(depth + 1, f"{start} = {w.const(window_start)}({end}, {w.const(window.get('calendar_months') or 0)}, {w.const(window.get('days') or 0)})")
             w.emit(depth + 1, f"{value} = 0")
@@ -492,9 +498,9 @@ _BOOL_IDS = frozenset({id(True), id(False), id(None)})
 _DATETIME_MARKS = frozenset({"--T:", "-- :"})
 
 
-def _without_unknowns(given: dict[str, Any]) -> dict[str, Any]:
-    """The given facts less those given as None ("not known")."""
-    return {name: value for name, value in given.items() if value is not None}
+def _without_unknowns(facts: dict[str, Any]) -> dict[str, Any]:
+    """The facts less those given as None ("not known")."""
+    return {name: value for name, value in facts.items() if value is not None}
 
 
 def _tuple(names: list[str]) -> str:

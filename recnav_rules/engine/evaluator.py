@@ -17,6 +17,7 @@ from the values recorded here (the evaluation's values are never changed afterwa
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -49,14 +50,19 @@ class TraceRecord:
     leaf condition's truth. The trace objects, its JSON and the explanation are renderings of
     it, made on demand and never recomputed from the facts."""
 
-    __slots__ = ("defaults", "env", "evaluator", "leaves", "values")
+    __slots__ = ("defaults", "env", "evaluator", "given_count", "leaves", "values")
 
-    def __init__(self, evaluator: Evaluator, env: Env, values: tuple[Tri, ...], defaults: list[str], leaves: tuple[Tri, ...]) -> None:
+    def __init__(
+        self, evaluator: Evaluator, env: Env, values: tuple[Tri, ...], defaults: list[str], leaves: tuple[Tri, ...], given_count: int = 0
+    ) -> None:
         self.evaluator = evaluator
         self.env = env
         self.values = values
         self.defaults = defaults
         self.leaves = leaves
+        self.given_count = given_count
+        """How many of env's first entries are the checked facts given (the generated program's
+        env starts with them, in the order given)."""
 
     def steps(self) -> list[TraceStep]:
         return self.evaluator.trace(self.env, self.values, self.defaults, self.leaves)
@@ -69,6 +75,10 @@ class TraceRecord:
 
     def json_parts(self) -> list[bytes]:
         return self.evaluator.trace_json_parts(self.env, self.values, self.defaults, self.leaves)
+
+    def given(self) -> dict[str, Any]:
+        """The checked, non-personal facts given, in the order given: env's first entries."""
+        return dict(itertools.islice(self.env.items(), self.given_count))
 
     def truths(self) -> dict[str, Any]:
         env = self.env
@@ -207,7 +217,7 @@ class Evaluator:
 
     def decide(
         self,
-        prepared: tuple[Env, dict[str, Any], list[str], list[str], list[str]],
+        prepared: tuple[Env, dict[str, Any] | int, list[str], list[str], list[str]],
         values: tuple[Tri, ...],
         as_of: dt.date,
         engine: str,
@@ -242,15 +252,15 @@ class Evaluator:
         outcome, complete, missing, reasons, signposts, groups, could_change, assumed = settled
         policy_id, policy_version, policy_title, policy_digest = self._identity
         # Decision's fields in order (decision._FIELDS, then _PRIVATE): one tuple, no keywords;
-        # every list is the decision's own (decisions are values: changing one changes no other)
+        # the settled parts are shared tuples (a Decision gives each reader a list of its own)
         return Decision._from_fields(
             (
                 outcome,
                 complete,
-                [*missing],
-                [*reasons],
-                [*signposts],
-                self.next_steps(env, outcome, complete) if complete and outcome in self._stepping else [],
+                missing,
+                reasons,
+                signposts,
+                self._next_step_tuple(env, outcome) if complete and outcome in self._stepping else (),
                 policy_id,
                 policy_version,
                 policy_title,
@@ -262,14 +272,14 @@ class Evaluator:
                 personal,
                 self._reference,
                 notes + self.staleness(as_of) if self._stale_from is not None and as_of > self._stale_from else notes,
-                [*map(list, groups)],
-                [*could_change],
-                [*assumed],
+                groups,
+                could_change,
+                assumed,
                 None,
                 self._parameters,
-                given,
+                None if given.__class__ is int else given,
                 None,
-                TraceRecord(self, env, values, defaults_used, leaves),
+                TraceRecord(self, env, values, defaults_used, leaves, given if given.__class__ is int else 0),
                 floats,
             )
         )
@@ -414,6 +424,9 @@ class Evaluator:
     def next_steps(self, env: Env, outcome: Outcome, complete: bool) -> list[NextStep]:
         if not complete:
             return []
+        return list(self._next_step_tuple(env, outcome))
+
+    def _next_step_tuple(self, env: Env, outcome: Outcome) -> tuple[NextStep, ...]:
         key = (outcome, *map(env.get, self._step_dates))
         found = self._next_cache.get(key)
         if found is None:
@@ -421,7 +434,7 @@ class Evaluator:
             if len(self._next_cache) >= _SETTLED_CACHE_SIZE:
                 self._next_cache.clear()
             self._next_cache[key] = found
-        return [*found]
+        return found
 
     def _next_steps(self, env: Env, outcome: Outcome) -> list[NextStep]:
         steps: list[NextStep] = []
