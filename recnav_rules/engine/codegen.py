@@ -53,6 +53,24 @@ def leaf_list(policy: CompiledPolicy) -> list[Leaf]:
     return found
 
 
+def _plain_records(spec: Any) -> bool:
+    """Whether every field of a list's records can be checked inline."""
+    return bool(spec.fields) and all(sub.type in ("bool", "enum", "date", "datetime") for sub in spec.fields.values())
+
+
+def packed_lists(policy: CompiledPolicy) -> dict[str, tuple[str, ...]]:
+    """List facts whose checked records the generated program keeps as rows (tuples of the
+    fields' values, in the fields' order) rather than dicts: those it checks inline and that no
+    condition reads (only the facts given, made on demand, show them: ``TraceRecord.given``).
+    Fact name to its field names."""
+    read = {leaf.ref for leaf in leaf_list(policy)}
+    return {
+        name: tuple(fact.spec.fields)
+        for name, fact in policy.facts.items()
+        if fact.spec.type == "list" and not fact.personal and name not in read and _plain_records(fact.spec)
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Generated:
     source: str
@@ -98,6 +116,7 @@ class _Generator:
         self.leaf_locals: list[str] = []
         self.days_local: dict[tuple[str, str, str], str] = {}
         self.window_days: dict[str, str] = {}
+        self.packed = packed_lists(policy)
         """count_events derived name to the local list of its qualifying events' dates."""
 
     def generate(self) -> Generated:
@@ -253,7 +272,7 @@ class _Generator:
             w.emit(inner, f"{v} = {w.const(ods_code_of)}({v})")
             w.emit(inner, f"if {v} is None:")
             w.emit(inner + 1, "return None")
-        elif kind == "list" and self.plain_records(spec):
+        elif kind == "list" and _plain_records(spec):
             self.check_list(inner, v, key, name, spec)
         else:  # number, string, datetime, ods_code, list: the shared checker, failure hands over
             checker = w.const(checker_for(spec))
@@ -261,12 +280,6 @@ class _Generator:
             w.emit(inner, "if p:")
             w.emit(inner + 1, "return None")
         w.emit(inner, f"env[{key}] = {v}")
-
-    def plain_records(self, spec: Any) -> bool:
-        """Whether every field of a list's records can be checked inline."""
-        return bool(spec.fields) and all(
-            sub.type in ("bool", "enum", "date", "datetime") for sub in spec.fields.values()
-        )
 
     def check_list(self, depth: int, v: str, key: str, name: str, spec: Any) -> None:
         """Records checked inline; the local dates each event window needs, collected as we go."""
@@ -315,8 +328,11 @@ class _Generator:
                 w.emit(body, f"{local} = {w.const(read_date)}({local})")
                 w.emit(body, f"if {local} is None:")
                 w.emit(body + 1, "return None")
-        pairs = ", ".join(f"{w.const(n)}: {field_locals[n]}" for n in spec.fields)
-        w.emit(body, f"{t_list}.append({{{pairs}}})")
+        if name in self.packed:  # a row: the fields' values in order (see packed_lists)
+            w.emit(body, f"{t_list}.append({_tuple([field_locals[n] for n in spec.fields])})")
+        else:
+            pairs = ", ".join(f"{w.const(n)}: {field_locals[n]}" for n in spec.fields)
+            w.emit(body, f"{t_list}.append({{{pairs}}})")
         for (date_field, _), days in groups.items():
             derived = next(d for d in windows if d.params["date_field"] == date_field and self.window_days[d.name] == days)
             moment = field_locals[date_field]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -28,7 +28,7 @@ from recnav_rules.canonical import jsonable
 from recnav_rules.decision import ConditionResult, Decision, FactReading, NextStep, Reason, Signpost, TraceStep
 from recnav_rules.engine import conditions
 from recnav_rules.engine.calendar import WorkingDayCalendar, calendar_for
-from recnav_rules.engine.codegen import leaf_list
+from recnav_rules.engine.codegen import leaf_list, packed_lists
 from recnav_rules.engine.dates import months_after
 from recnav_rules.engine.derive import build_derived
 from recnav_rules.engine.facts import check_facts, checker_for, fact_table
@@ -77,8 +77,14 @@ class TraceRecord:
         return self.evaluator.trace_json_parts(self.env, self.values, self.defaults, self.leaves)
 
     def given(self) -> dict[str, Any]:
-        """The checked, non-personal facts given, in the order given: env's first entries."""
-        return dict(itertools.islice(self.env.items(), self.given_count))
+        """The checked, non-personal facts given, in the order given: env's first entries, with
+        the records of lists the program keeps as rows made into dicts."""
+        given = dict(itertools.islice(self.env.items(), self.given_count))
+        for name, fields in self.evaluator.packed.items():
+            rows = given.get(name)
+            if rows is not None:
+                given[name] = tuple([dict(zip(fields, row)) for row in rows])  # noqa: B905  # every row has every field
+        return given
 
     def truths(self) -> dict[str, Any]:
         env = self.env
@@ -122,15 +128,11 @@ class Evaluator:
         self._templates = self._step_templates()
         self._json_templates = self._step_json_templates()
         self._step_cache: dict[tuple[Any, ...], bytes] = {}
-        can_default = {name for name, fact in policy.facts.items() if fact.has_default}
-        self._step_keys = tuple(
-            (template[6], tuple(n for n in template[6] if n in can_default)) for template in self._templates
-        )
-        """Per step: (names read, names a default may fill)."""
+        self._trace_blocks = self._blocks_of_steps()
         self._criteria_keys = tuple(("c", c.id) for c in policy.criteria)
         if any(fact.spec.type == "number" for fact in policy.facts.values()):
             self._step_cache = _TypedKeyCache()  # 1 and 1.0 are equal keys but not equal JSON
-        """Trace steps already written, by everything that varies in them (bounded)."""
+        """Blocks of trace steps already written, by everything that varies in them (bounded)."""
         self._reading_prefixes = {
             name: b'{"name":' + orjson.dumps(name) + b',"value":'
             for template in self._templates
@@ -158,6 +160,8 @@ class Evaluator:
             for value in (self._parameters, self._reference)
         }
         """The JSON of the read-only mappings every decision of this policy shares."""
+        self.packed = packed_lists(policy)
+        """List facts whose records the generated program keeps as rows (codegen.packed_lists)."""
         self._identity = (policy.id, policy.version, policy.title, policy.digest)
         self._settled: dict[tuple[Any, ...], _Settled] = {}
         """What each combination of rule values decides (bounded; see ``decide``)."""
@@ -553,33 +557,77 @@ class Evaluator:
     def trace_json_parts(
         self, env: Env, values: tuple[Tri, ...], defaults_used: list[str], leaves: tuple[Tri, ...]
     ) -> list[bytes]:
-        """``trace_json`` in pieces, to be joined once with the rest of a decision's JSON."""
-        defaults = set(defaults_used)
+        """``trace_json`` in pieces, to be joined once with the rest of a decision's JSON.
+
+        Steps are written in blocks (``_trace_blocks``): a run of steps that read only yes/no and
+        enum facts is one block, any other step a block of its own. A block's text depends only
+        on the values its steps read (None when missing) and which of those the policy's
+        defaults filled in: each step's value and its conditions' values are worked out from
+        those alone (a leaf compares a value read with a constant, or asks whether it is present;
+        a criterion it refers to reads its values too). So blocks are remembered by those, with
+        the steps' own values kept in the key as a check.
+        """
         step_values = [*map(env.__getitem__, self._criteria_keys), *values]
         parts: list[bytes] = [b"["]
         add = parts.append
         cache = self._step_cache
         get = env.get
-        for index, ((reads, defaulted), value) in enumerate(zip(self._step_keys, step_values, strict=True)):
-            # everything the step's text depends on: the values it read (None when missing) and
-            # which of those the policy's defaults filled in. Its value and its conditions' values
-            # are worked out from those alone (a leaf compares a value read with a constant, or
-            # asks whether it is present; a criterion it refers to reads its values too), so they
-            # are not part of the key; the step's own value is kept in it as a check.
-            key = (index, value, *map(get, reads))  # an unknown value is absent: None
+        defaults: set[str] | None = None
+        for block, (start, stop, reads, defaulted) in enumerate(self._trace_blocks):
+            key = (block, *step_values[start:stop], *map(get, reads))  # an unknown value is absent: None
             if defaulted:
+                if defaults is None:
+                    defaults = set(defaults_used)
                 key += tuple(map(defaults.__contains__, defaulted))
             written = cache.get(key)
             if written is None:
-                written = self._write_step(env, defaults, index, value, leaves)
-                if index:
-                    written = b"," + written  # each step after the first is kept with its comma
+                if defaults is None:
+                    defaults = set(defaults_used)
+                steps = [self._write_step(env, defaults, index, step_values[index], leaves) for index in range(start, stop)]
+                written = (b"," if start else b"") + b",".join(steps)  # each block after the first with its comma
                 if len(cache) >= _STEP_CACHE_SIZE:
                     cache.clear()
                 cache[key] = written
             add(written)
         add(b"]")
         return parts
+
+    def _blocks_of_steps(self) -> tuple[tuple[int, int, tuple[str, ...], tuple[str, ...]], ...]:
+        """The trace's steps in blocks: (first step, past the last, names read, names a default
+        may fill). Consecutive steps that read only yes/no and enum facts (few values each) make
+        one block, of at most 12 names; every other step is a block of its own."""
+        facts = self.policy.facts
+        can_default = {name for name, fact in facts.items() if fact.has_default}
+
+        def few_values(name: str) -> bool:
+            fact = facts.get(name)
+            return fact is not None and fact.spec.type in ("bool", "enum")
+
+        blocks: list[tuple[int, int, tuple[str, ...], tuple[str, ...]]] = []
+
+        def add(start: int, stop: int, names: Iterable[str]) -> None:
+            read = tuple(names)
+            blocks.append((start, stop, read, tuple(n for n in read if n in can_default)))
+
+        run_start: int | None = None
+        run_names: dict[str, None] = {}
+        for index, template in enumerate(self._templates):
+            reads: tuple[str, ...] = template[6]
+            if not all(few_values(name) for name in reads):
+                if run_start is not None:
+                    add(run_start, index, run_names)
+                    run_start = None
+                add(index, index + 1, reads)
+                continue
+            if run_start is not None and len(run_names.keys() | set(reads)) > 12:
+                add(run_start, index, run_names)
+                run_start = None
+            if run_start is None:
+                run_start, run_names = index, {}
+            run_names.update(dict.fromkeys(reads))
+        if run_start is not None:
+            add(run_start, len(self._templates), run_names)
+        return tuple(blocks)
 
     def trace_data(
         self, env: Env, values: tuple[Tri, ...], defaults_used: list[str], leaves: tuple[Tri, ...]
