@@ -16,7 +16,9 @@ import pytest
 import recnav_rules
 from recnav_rules.engine import codegen
 from recnav_rules.engine.derive import build_derived, local_date, window_start
+from recnav_rules.engine.evaluator import Evaluator
 from recnav_rules.engine.model import Derived, Leaf
+from recnav_rules.engine.native import NativeEngine
 from recnav_rules.errors import FactProblem, FactValidationError
 
 D = dt.date
@@ -332,3 +334,24 @@ def test_facts_that_are_not_a_dict_are_handed_over() -> None:
     program = codegen.build(policy.compiled)
     assert program([], AS_OF) is None
     assert program({"not_a_fact": 1}, AS_OF) is None
+
+
+def test_plainly_valid_facts_never_reach_the_interpreters_evaluate(programmed: recnav_rules.Policy) -> None:
+    interpreter = Evaluator(programmed.compiled, recnav_rules.__version__)
+    native = NativeEngine(interpreter)
+    handed: list[Any] = []
+    real = interpreter.evaluate
+
+    def spy(facts: Any, as_of: dt.date, engine: str = "interpreter") -> Any:
+        handed.append(engine)
+        return real(facts, as_of, engine)
+
+    interpreter.evaluate = spy  # type: ignore[method-assign]
+    decided = native.evaluate(copy.deepcopy(GOOD), AS_OF)
+    assert handed == [] and decided.engine == "native" and decided.outcome is recnav_rules.Outcome.ACCEPT
+    # a valid but not plain value (a whole float for an integer) is decided by the interpreter,
+    # under the native engine's name
+    handed_over = native.evaluate({**copy.deepcopy(GOOD), "age": 40.0}, AS_OF)
+    assert handed == ["native"] and handed_over.engine == "native"
+    assert handed_over.to_dict() | {"facts_digest": "-"} == decided.to_dict() | {"facts_digest": "-"}
+    assert native.evaluate(copy.deepcopy(GOOD), AS_OF, engine="batch").engine == "batch"
