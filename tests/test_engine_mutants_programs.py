@@ -243,6 +243,7 @@ def agree(policy: recnav_rules.Policy, facts: dict[str, Any]) -> tuple[Any, ...]
     assert native.truths() == decision.truths()
     # the program returns no facts apart from env, only how many of its first entries they are
     assert result[1].__class__ is int
+    assert native._values is not None and decision._values is not None
     assert list(native._values.items()) == list(decision._values.items())
     env, _, defaults, personal, notes, values, leaves = result
     return env, native._values, defaults, personal, notes, values, leaves
