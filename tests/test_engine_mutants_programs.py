@@ -241,8 +241,8 @@ def agree(policy: recnav_rules.Policy, facts: dict[str, Any]) -> tuple[Any, ...]
     native = policy.evaluate(copy.deepcopy(facts), as_of=AS_OF, engine="native")
     assert native.to_dict() | {"engine": "-"} == decision.to_dict() | {"engine": "-"}
     assert native.truths() == decision.truths()
-    # the program returns no facts apart from env, only how many of its first entries they are
-    assert result[1].__class__ is int
+    # the program returns the facts given with some lists' records as rows; the decision makes them
+    assert result[1].__class__ is dict and list(result[1]) == list(native._values)
     assert native._values is not None and decision._values is not None
     assert list(native._values.items()) == list(decision._values.items())
     env, _, defaults, personal, notes, values, leaves = result

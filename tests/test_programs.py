@@ -41,7 +41,7 @@ def builtins() -> list[Policy]:
 # -- the safety rule of generated code ---------------------------------------------------------
 
 _ALLOWED_NAMES = re.compile(
-    r"(k|v|l|c|r|t|f|days)\d+|K|make|program|facts|as_of|personal|p|env|defaults|notes|rec|day"
+    r"(k|v|l|c|r|t|f|days)\d+|K|make|program|records|rows|row|facts|as_of|personal|p|env|defaults|notes|rec|day"
     r"|None|True|False|and|or|not|is|in|if|elif|else|for|return|try|except|def"
     # attributes and methods of values the program reads: types, dicts, lists, dates
     r"|__class__|issuperset|get|copy|append|year|month|date|tzinfo|values|del"
@@ -73,6 +73,18 @@ def assert_safe(source: str) -> None:
 @pytest.mark.parametrize("policy", builtins(), ids=lambda p: p.id)
 def test_generated_source_of_every_builtin_policy_is_safe(policy: Policy) -> None:
     assert_safe(policy.program_source())
+    for fields in codegen.packed_lists(policy.compiled).values():  # the record makers' source too
+        assert_safe(codegen.records_source(fields).source)
+
+
+def test_records_are_made_from_rows_by_generated_code_with_hostile_field_names() -> None:
+    fields = tuple(HOSTILE_STRINGS)
+    made = codegen.records_source(fields)
+    assert_safe(made.source)
+    records = codegen._compile(made)
+    rows = ((1, 2, 3, 4, 5, 6), (True, None, "x", 0, [], {}))
+    assert records(rows) == tuple(dict(zip(fields, row, strict=True)) for row in rows)
+    assert records(()) == ()
 
 
 def hostile_policy(tmp_path: Path) -> Path:

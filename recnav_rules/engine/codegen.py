@@ -35,10 +35,11 @@ from recnav_rules.engine.model import CompiledPolicy, Leaf, Logic, Node, Ref
 __all__ = ["Generated", "Program", "generate", "leaf_list", "source_of"]
 
 Program = Callable[[Any, dt.date], "tuple[Any, ...] | None"]
-"""program(facts, as_of) -> (env, count, defaults_used, personal, notes, rule values, record) or None.
+"""program(facts, as_of) -> (env, given, defaults_used, personal, notes, rule values, record) or None.
 
-The checked facts given are not returned apart: they are the first ``count`` entries of ``env``
-(``TraceRecord.given``), read when a caller asks for them."""
+``given``: the checked facts given, in the order given, with the records of lists that no
+condition reads kept as rows (``packed_lists``; ``TraceRecord.given`` makes them into dicts
+when a caller asks for the checked facts)."""
 
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
@@ -69,6 +70,23 @@ def packed_lists(policy: CompiledPolicy) -> dict[str, tuple[str, ...]]:
         for name, fact in policy.facts.items()
         if fact.spec.type == "list" and not fact.personal and name not in read and _plain_records(fact.spec)
     }
+
+
+def records_source(fields: tuple[str, ...]) -> Generated:
+    """The source of ``make(K)`` returning ``records(rows)``: each row (a tuple of the fields'
+    values) as a dict, all rows as a tuple. The same safety rule as the program's."""
+    w = _Writer()
+    pairs = ", ".join(f"{w.const(name)}: row[{index}]" for index, name in enumerate(fields))
+    lines = ["def make(K):"]
+    lines += [f"    k{i} = K[{i}]" for i in range(len(w.constants))]
+    lines += ["    def records(rows):", f"        return (*[{{{pairs}}} for row in rows],)", "    return records"]
+    return Generated("\n".join(lines) + "\n", tuple(w.constants))
+
+
+def record_makers(policy: CompiledPolicy) -> dict[str, Callable[[tuple[tuple[Any, ...], ...]], tuple[dict[str, Any], ...]]]:
+    """For each list fact the program keeps as rows (``packed_lists``), the compiled function
+    making its records (dicts) from them."""
+    return {name: _compile(records_source(fields)) for name, fields in packed_lists(policy).items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +157,8 @@ class _Generator:
         for index, (name, fact) in enumerate(policy.facts.items()):
             self.check_fact(body, index, name, fact.spec.type, fact)
         # so far env holds exactly the checked facts given, in the order given
-        count = w.temp()
-        w.emit(body, f"{count} = {w.const(len)}(env)")
+        given = w.temp()
+        w.emit(body, f"{given} = env.copy()")
         w.emit(body, "defaults = []")
         for name, fact in policy.facts.items():
             if not fact.has_default:
@@ -186,7 +204,7 @@ class _Generator:
             rule_locals.append(f"r{index}")
         values = _tuple(rule_locals)
         leaves = _tuple(self.leaf_locals)
-        w.emit(body, f"return (env, {count}, defaults, personal, notes, {values}, {leaves})")
+        w.emit(body, f"return (env, {given}, defaults, personal, notes, {values}, {leaves})")
         # every constant is a variable of the enclosing function ``make``, bound to the constants
         # tuple K by index (no value is ever written into this text); the program reads them as
         # free variables, which costs nothing per call (keyword-only defaults cost a dictionary
@@ -537,12 +555,16 @@ def source_of(policy: CompiledPolicy) -> str:
 
 def build(policy: CompiledPolicy) -> Program:
     """Compile the generated source once; the function runs with no builtins at all."""
-    made = generate(policy)
+    program: Program = _compile(generate(policy))
+    return program
+
+
+def _compile(made: Generated) -> Any:
+    """The function ``make(K)`` of generated source returns, compiled once with no builtins."""
     namespace: dict[str, Any] = {"__builtins__": {}}
     code = compile(made.source, "<recnav-rules generated program>", "exec", dont_inherit=True)
     exec(code, namespace)  # compiler-made text only: see the module docstring
-    program: Program = namespace["make"](made.constants)
-    return program
+    return namespace["make"](made.constants)
 
 
 def describe_constants(policy: CompiledPolicy) -> Mapping[int, str]:

@@ -17,7 +17,6 @@ from the values recorded here (the evaluation's values are never changed afterwa
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -28,7 +27,7 @@ from recnav_rules.canonical import jsonable
 from recnav_rules.decision import ConditionResult, Decision, FactReading, NextStep, Reason, Signpost, TraceStep
 from recnav_rules.engine import conditions
 from recnav_rules.engine.calendar import WorkingDayCalendar, calendar_for
-from recnav_rules.engine.codegen import leaf_list, packed_lists
+from recnav_rules.engine.codegen import leaf_list, record_makers
 from recnav_rules.engine.dates import months_after
 from recnav_rules.engine.derive import build_derived
 from recnav_rules.engine.facts import check_facts, checker_for, fact_table
@@ -50,19 +49,25 @@ class TraceRecord:
     leaf condition's truth. The trace objects, its JSON and the explanation are renderings of
     it, made on demand and never recomputed from the facts."""
 
-    __slots__ = ("defaults", "env", "evaluator", "given_count", "leaves", "values")
+    __slots__ = ("defaults", "env", "evaluator", "leaves", "rows_given", "values")
 
     def __init__(
-        self, evaluator: Evaluator, env: Env, values: tuple[Tri, ...], defaults: list[str], leaves: tuple[Tri, ...], given_count: int = 0
+        self,
+        evaluator: Evaluator,
+        env: Env,
+        values: tuple[Tri, ...],
+        defaults: list[str],
+        leaves: tuple[Tri, ...],
+        rows_given: dict[str, Any] | None = None,
     ) -> None:
         self.evaluator = evaluator
         self.env = env
         self.values = values
         self.defaults = defaults
         self.leaves = leaves
-        self.given_count = given_count
-        """How many of env's first entries are the checked facts given (the generated program's
-        env starts with them, in the order given)."""
+        self.rows_given = rows_given
+        """The checked facts given as the generated program keeps them (records of some lists
+        as rows), when the decision does not hold them made."""
 
     def steps(self) -> list[TraceStep]:
         return self.evaluator.trace(self.env, self.values, self.defaults, self.leaves)
@@ -77,13 +82,13 @@ class TraceRecord:
         return self.evaluator.trace_json_parts(self.env, self.values, self.defaults, self.leaves)
 
     def given(self) -> dict[str, Any]:
-        """The checked, non-personal facts given, in the order given: env's first entries, with
-        the records of lists the program keeps as rows made into dicts."""
-        given = dict(itertools.islice(self.env.items(), self.given_count))
-        for name, fields in self.evaluator.packed.items():
+        """The checked, non-personal facts given, in the order given, with the records of lists
+        the program keeps as rows made into dicts."""
+        given = dict(self.rows_given or {})
+        for name, records in self.evaluator.packed.items():
             rows = given.get(name)
             if rows is not None:
-                given[name] = tuple([dict(zip(fields, row)) for row in rows])  # noqa: B905  # every row has every field
+                given[name] = records(rows)
         return given
 
     def truths(self) -> dict[str, Any]:
@@ -160,8 +165,9 @@ class Evaluator:
             for value in (self._parameters, self._reference)
         }
         """The JSON of the read-only mappings every decision of this policy shares."""
-        self.packed = packed_lists(policy)
-        """List facts whose records the generated program keeps as rows (codegen.packed_lists)."""
+        self.packed = record_makers(policy)
+        """List facts whose records the generated program keeps as rows (codegen.packed_lists),
+        each with its generated function making the records (dicts) from them."""
         self._identity = (policy.id, policy.version, policy.title, policy.digest)
         self._settled: dict[tuple[Any, ...], _Settled] = {}
         """What each combination of rule values decides (bounded; see ``decide``)."""
@@ -221,18 +227,21 @@ class Evaluator:
 
     def decide(
         self,
-        prepared: tuple[Env, dict[str, Any] | int, list[str], list[str], list[str]],
+        prepared: tuple[Env, dict[str, Any], list[str], list[str], list[str]],
         values: tuple[Tri, ...],
         as_of: dt.date,
         engine: str,
         leaves: tuple[Tri, ...] | None = None,
         floats: bool | None = None,
+        rows: bool = False,
     ) -> Decision:
         """The decision from the rules' three-valued values, in priority order.
 
         Shared by every program: each works out ``values`` its own way (and the criteria's
         values in ``env``), then this one function decides. ``leaves`` is the record of every
-        leaf condition's value (worked out here when a program does not give it).
+        leaf condition's value (worked out here when a program does not give it). ``rows``: the
+        given facts are the generated program's, with some lists' records kept as rows
+        (``codegen.packed_lists``), made into dicts only when the checked facts are asked for.
         """
         env, given, defaults_used, personal, notes = prepared
         if leaves is None:
@@ -281,9 +290,9 @@ class Evaluator:
                 assumed,
                 None,
                 self._parameters,
-                None if given.__class__ is int else given,
+                None if rows and self.packed else given,
                 None,
-                TraceRecord(self, env, values, defaults_used, leaves, given if given.__class__ is int else 0),
+                TraceRecord(self, env, values, defaults_used, leaves, given if rows and self.packed else None),
                 floats,
             )
         )

@@ -41,7 +41,7 @@ class NativeEngine:
         if result is None:
             return interpreter.evaluate(facts, as_of, engine)
         env, given, defaults, personal, notes, values, leaves = result
-        return interpreter.decide((env, given, defaults, personal, notes), values, as_of, engine, leaves, self._floats)
+        return interpreter.decide((env, given, defaults, personal, notes), values, as_of, engine, leaves, self._floats, rows=True)
 
 
 def _may_hold_floats(interpreter: Evaluator) -> bool:
