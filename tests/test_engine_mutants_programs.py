@@ -242,8 +242,8 @@ def agree(policy: recnav_rules.Policy, facts: dict[str, Any]) -> tuple[Any, ...]
     assert native.to_dict() | {"engine": "-"} == decision.to_dict() | {"engine": "-"}
     assert native.truths() == decision.truths()
     # the program returns the facts given with some lists' records as rows; the decision makes them
-    assert result[1].__class__ is dict and list(result[1]) == list(native._values)
     assert native._values is not None and decision._values is not None
+    assert result[1].__class__ is dict and list(result[1]) == list(native._values)
     assert list(native._values.items()) == list(decision._values.items())
     env, _, defaults, personal, notes, values, leaves = result
     return env, native._values, defaults, personal, notes, values, leaves
@@ -356,3 +356,12 @@ def test_plainly_valid_facts_never_reach_the_interpreters_evaluate(programmed: r
     assert handed == ["native"] and handed_over.engine == "native"
     assert handed_over.to_dict() | {"facts_digest": "-"} == decided.to_dict() | {"facts_digest": "-"}
     assert native.evaluate(copy.deepcopy(GOOD), AS_OF, engine="batch").engine == "batch"
+
+
+def test_the_constants_are_described_for_reviewers(programmed: recnav_rules.Policy) -> None:
+    shown = codegen.describe_constants(programmed.compiled)
+    assert len(shown) == len(codegen.generate(programmed.compiled).constants)
+    texts = list(shown.values())
+    assert "'age'" in texts and "16" in texts
+    functions = [text for text in texts if text.startswith("<function ")]
+    assert functions and all(text.endswith(">") and " at 0x" not in text for text in functions)
