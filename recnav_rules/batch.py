@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import errno
+import gc
 import itertools
 import json
 import operator
@@ -497,6 +498,11 @@ def _start_worker(source: _PolicySource, parent: int) -> None:
         _worker_problem = f"{source.target}: the policy file changed while the batch was starting"
         return
     _worker_policy = policy
+    # The policy, its register (thousands of practices) and the modules live as long as the
+    # worker: out of the collector's sight, a full collection no longer walks them each time
+    # (about 15% of a worker's time on the HIU pilot's batch).
+    gc.collect()
+    gc.freeze()
 
 
 def _worker_policy_or_fail() -> Policy:
