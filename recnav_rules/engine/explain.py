@@ -64,7 +64,7 @@ def _show(value: Any) -> str:
         return "yes"
     if value is False:
         return "no"
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):  # a list fact's checked records are a tuple
         return f"{len(value)} record{'s' if len(value) != 1 else ''}"
     return str(value)
 
@@ -83,7 +83,7 @@ def explain(decision: Decision) -> str:
 
     def wrap(text: str, indent: str, hang: str = "") -> None:
         lines.extend(
-            textwrap.wrap(glossary.expand(text), width=96, initial_indent=indent, subsequent_indent=indent + hang) or [indent]
+            textwrap.wrap(glossary.expand(text), width=96, initial_indent=indent, subsequent_indent=indent + hang, break_on_hyphens=False) or [indent]
         )
 
     def reason_lines(label: str, reason: Reason) -> None:
