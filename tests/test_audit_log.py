@@ -9,6 +9,7 @@ import json
 import os
 import sqlite3
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -409,23 +410,29 @@ def test_replay_with_a_deployment_register_and_parameters(tmp_path: Path) -> Non
         assert result.ok and result.checked == 2
 
 
-def test_replay_names_a_record_that_does_not_reproduce(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
-    ids = record_some(log, hiu, 3)
-    with db(log) as conn:  # make record 2 claim another outcome, consistently re-chained
+def rechain_with(log: DecisionLog, seq_to_change: int, change: Callable[[dict[str, Any]], None]) -> None:
+    """Edit one record's body and re-chain every record after it consistently (a forger who
+    knows the scheme): the chain then verifies, and only replay can tell."""
+    from recnav_rules.audit.chain import canonical_json
+
+    with db(log) as conn:
         rows = conn.execute("SELECT seq, record FROM records ORDER BY seq").fetchall()
         prev = GENESIS
-        from recnav_rules.audit.chain import canonical_json
-
         for seq, text in rows:
             header = parse_header(text)
             assert header is not None
             body = json.loads(text)["decision"]
-            if seq == 2:
-                body["outcome"] = "reject"
+            if seq == seq_to_change:
+                change(body)
             new = record_text(header.context, canonical_json(body), header.decision_id, index_of_body(body), prev, header.recorded_at, seq)
             prev = record_hash(new)
             conn.execute("UPDATE records SET record = ?, hash = ?, outcome = ? WHERE seq = ?", (new, prev, body["outcome"], seq))
         conn.execute("UPDATE log_meta SET hash = ? WHERE name = 'head'", (prev,))
+
+
+def test_replay_names_a_record_that_does_not_reproduce(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
+    ids = record_some(log, hiu, 3)
+    rechain_with(log, 2, lambda body: body.update(outcome="reject"))  # record 2 claims another outcome
     assert log.verify().ok
     result = log.replay()
     assert not result.ok and result.checked == 3
@@ -434,22 +441,12 @@ def test_replay_names_a_record_that_does_not_reproduce(log: DecisionLog, hiu: re
 
 def test_replay_names_a_record_whose_trace_was_changed(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
     ids = record_some(log, hiu, 2)
-    with db(log) as conn:  # flip record 2's first rule letter, consistently re-chained
-        rows = conn.execute("SELECT seq, record FROM records ORDER BY seq").fetchall()
-        prev = GENESIS
-        from recnav_rules.audit.chain import canonical_json
 
-        for seq, text in rows:
-            header = parse_header(text)
-            assert header is not None
-            body = json.loads(text)["decision"]
-            if seq == 2:
-                rules = body["trace"]["rules"]
-                body["trace"]["rules"] = ("t" if rules[0] != "t" else "f") + rules[1:]
-            new = record_text(header.context, canonical_json(body), header.decision_id, index_of_body(body), prev, header.recorded_at, seq)
-            prev = record_hash(new)
-            conn.execute("UPDATE records SET record = ?, hash = ? WHERE seq = ?", (new, prev, seq))
-        conn.execute("UPDATE log_meta SET hash = ? WHERE name = 'head'", (prev,))
+    def flip_first_rule(body: dict[str, Any]) -> None:
+        rules = body["trace"]["rules"]
+        body["trace"]["rules"] = ("t" if rules[0] != "t" else "f") + rules[1:]
+
+    rechain_with(log, 2, flip_first_rule)
     assert log.verify().ok
     result = log.replay()
     assert [(f.seq, f.decision_id, f.differences) for f in result.failures] == [(2, ids[1], ("trace",))]

@@ -20,7 +20,8 @@ from recnav_rules import batch
 from recnav_rules.audit import DecisionLog
 from recnav_rules.batch import decision_summary
 from recnav_rules.cli import main
-from tests.conftest import AS_OF, BASELINE, SOMERSET_PRACTICE
+from tests.conftest import AS_OF, BASELINE
+from tests.test_batch import referrals
 
 BATCH = ["evaluate", "--policy", "bnssg-hiu-pilot", "--as-of", "2026-11-20", "--batch"]
 
@@ -114,18 +115,6 @@ def test_an_over_long_line_is_never_held_whole(tmp_path: Path) -> None:
     assert counts.lines == 3 and counts.read == len(huge) + 6
 
 
-def referrals(count: int) -> list[dict[str, Any]]:
-    out = []
-    for i in range(count):
-        facts = dict(BASELINE, date_of_birth=f"{1950 + i % 60}-06-15")
-        if i % 7 == 3:
-            facts["gp_practice_code"] = SOMERSET_PRACTICE
-        if i % 5 == 1:
-            facts["in_custody"] = True
-        if i % 11 == 2:
-            del facts["consent_to_referral"]
-        out.append(facts)
-    return out
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
