@@ -75,9 +75,6 @@ class TraceRecord:
     def data(self) -> list[dict[str, Any]]:
         return self.evaluator.trace_data(self.env, self.values, self.defaults, self.leaves)
 
-    def json(self) -> bytes:
-        return self.evaluator.trace_json(self.env, self.values, self.defaults, self.leaves)
-
     def json_parts(self) -> list[bytes]:
         return self.evaluator.trace_json_parts(self.env, self.values, self.defaults, self.leaves)
 
@@ -556,17 +553,12 @@ class Evaluator:
             )
         )
 
-    def trace_json(
-        self, env: Env, values: tuple[Tri, ...], defaults_used: list[str], leaves: tuple[Tri, ...]
-    ) -> bytes:
-        """The trace as JSON text (a list), equal to ``json.dumps`` of ``trace_data``: the
-        parts that never vary are written once per policy, the rest from the record."""
-        return b"".join(self.trace_json_parts(env, values, defaults_used, leaves))
-
     def trace_json_parts(
         self, env: Env, values: tuple[Tri, ...], defaults_used: list[str], leaves: tuple[Tri, ...]
     ) -> list[bytes]:
-        """``trace_json`` in pieces, to be joined once with the rest of a decision's JSON.
+        """The trace as JSON text (a list), equal to ``json.dumps`` of ``trace_data``, in pieces
+        to be joined once with the rest of a decision's JSON: the parts that never vary are
+        written once per policy, the rest from the record.
 
         Steps are written in blocks (``_trace_blocks``): a run of steps that read only yes/no and
         enum facts is one block, any other step a block of its own. A block's text depends only
