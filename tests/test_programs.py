@@ -155,6 +155,7 @@ def test_cli_prints_the_program(capsys: pytest.CaptureFixture[str]) -> None:
     assert "def make(K):\n    k0 = K[0]\n" in out
     assert "\n    def program(facts, as_of):\n" in out
     assert "# K[1] = " in out
+    assert "# K[" in out and "= <function ods_code_of>" in out  # functions shown by their own names
 
 
 # -- the intermediate form is data --------------------------------------------------------------
