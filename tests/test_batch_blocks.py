@@ -133,6 +133,37 @@ def test_each_output_line_is_the_summary_record(tmp_path: Path, hiu: recnav_rule
     assert [json.loads(line) for line in written.decode("utf-8").splitlines()] == expected
 
 
+def test_summary_lines_written_from_the_remembered_part_are_each_decisions_own(hiu: recnav_rules.Policy) -> None:
+    """The part of a line that decisions settled alike share is remembered by the tuples it was
+    written from: decisions on other days, with other next steps, or with a decision id, never
+    get another's line."""
+    import datetime as dt
+
+    batch._SUMMARIES.clear()
+    days = [AS_OF, AS_OF + dt.timedelta(days=1), dt.date(2027, 3, 1)]
+    for number, facts in enumerate(referrals(60) * 2, start=1):
+        for day in days:
+            decision = hiu.evaluate(facts, as_of=day)
+            for made in (decision, decision.with_decision_id(f"id-{number}")):
+                assert json.loads(batch._decision_line(number, made, False)) == {"line": number, **decision_summary(made)}
+    assert 0 < len(batch._SUMMARIES) <= batch._SUMMARIES_SIZE
+
+
+def test_the_remembered_part_is_bounded_and_not_kept_for_lists(hiu: recnav_rules.Policy, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch, "_SUMMARIES_SIZE", 3)
+    batch._SUMMARIES.clear()
+    for facts in referrals(30):
+        hiu_decision = hiu.evaluate(facts, as_of=AS_OF)
+        batch._decision_line(1, hiu_decision, False)
+        assert len(batch._SUMMARIES) <= 3
+    decision = hiu.evaluate(BASELINE, as_of=AS_OF)
+    fields = list(decision._d)
+    fields[batch._REASONS] = list(fields[batch._REASONS])  # a list could change after it was written
+    batch._SUMMARIES.clear()
+    batch._summary_middle(tuple(fields))
+    assert batch._SUMMARIES == {}
+
+
 def test_a_traced_line_is_the_whole_decision(tmp_path: Path, hiu: recnav_rules.Policy) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text("\n" + json.dumps(BASELINE) + "\n", encoding="utf-8")
