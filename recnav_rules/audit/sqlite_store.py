@@ -7,29 +7,48 @@ so threads and processes appending to one file keep one chain; a writer waits up
 process being killed at any moment; an operating-system crash or power cut may lose the last
 commits, never the chain's consistency. ``full`` (``synchronous=FULL``): each commit is also
 synced to the disk before it returns, so it survives a power cut too, at a few milliseconds a
-commit. The WAL is copied back into the database (a checkpoint, which syncs the disk) every
-``WAL_PAGES`` pages rather than SQLite's default 1,000, so a stream of one-record commits pays
-for a sync once in several thousand records.
+commit.
+
+Checkpoints (copying the WAL back into the database, which syncs the disk twice) are kept off the
+writer's path: once about ``BACKGROUND_CHECKPOINT_BYTES`` have been appended, a thread of the
+store's own, with a connection of its own, runs a ``PASSIVE`` checkpoint, which never blocks
+writers and never changes what a commit guarantees. The writer's own automatic checkpoint stays,
+at ``WAL_BYTES`` of WAL: it then finds little left to copy, and lets the WAL start again from its
+beginning. New logs use pages of ``PAGE_BYTES`` (2 KiB): a record (about 2.5 KB) then fills a
+page and part of another instead of most of a 4 KiB page, so a commit writes about half as many
+bytes to the WAL and the database (an existing log keeps its page size).
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from recnav_rules.audit.chain import GENESIS
+from recnav_rules.audit.record import PreparedRecord
 from recnav_rules.audit.sql_store import SqlStore
 from recnav_rules.audit.store import DecisionLogError
 
 __all__ = ["SCHEMA", "SqliteStore"]
 
+_logger = logging.getLogger("recnav_rules.audit")
 BUSY_TIMEOUT_S = 120.0
-WAL_PAGES = 10_000
-"""Pages the WAL may hold before a commit copies them into the database (40 MB at 4 KiB pages)."""
+WAL_BYTES = 40 * 2**20
+"""The WAL size at which a commit copies what is left of it into the database itself (SQLite's
+``wal_autocheckpoint``, in pages of the log's size): 40 MiB."""
+BACKGROUND_CHECKPOINT_BYTES = 4 * 2**20
+"""About how many bytes of records appended (each commit counted as its records' text and four
+pages more) wake the background checkpoint; 0: no background checkpoints."""
+CHECKPOINTER_TIMEOUT_S = 1.0
+"""How long the background checkpoint's connection waits for a lock (a passive checkpoint waits
+for none; opening the connection may)."""
 CACHE_KIB = 16_384
+PAGE_BYTES = 2048
+"""The page size of a new log (an existing log keeps its own)."""
 _SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
 T = TypeVar("T")
 
@@ -60,6 +79,11 @@ class SqliteStore(SqlStore):
         self.location = path
         self._synchronous = _SYNCHRONOUS[durability]
         self._lock = threading.Lock()
+        self._page = PAGE_BYTES
+        self._appended = 0
+        """Bytes appended (estimated) since the background checkpoint was last woken."""
+        self._checkpoint_every = BACKGROUND_CHECKPOINT_BYTES
+        self._checkpointer: _Checkpointer | None = None
         file = Path(path)
         if not create and not file.is_file():
             raise DecisionLogError(f"no decision log at {path}")
@@ -87,6 +111,7 @@ class SqliteStore(SqlStore):
                 return
             if tables or not create:
                 raise DecisionLogError(f"{self.location} is not a decision log (it has no records table)")
+            self._conn.execute(f"PRAGMA page_size = {int(PAGE_BYTES)}")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._wal_settings()
             self._conn.execute("BEGIN IMMEDIATE")
@@ -105,7 +130,9 @@ class SqliteStore(SqlStore):
 
     def _wal_settings(self) -> None:
         self._conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-        self._conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_PAGES}")
+        page = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
+        self._conn.execute(f"PRAGMA wal_autocheckpoint = {max(WAL_BYTES // page, 1)}")
+        self._page = page
 
     def _guard(self, doing: str, action: Callable[[], T]) -> T:
         try:
@@ -134,6 +161,24 @@ class SqliteStore(SqlStore):
         with self._lock:
             return self._guard(doing, lambda: action(self._conn))
 
+    def append(self, records: Sequence[PreparedRecord]) -> int:
+        seq = super().append(records)
+        if self._checkpoint_every > 0:
+            self._count_appended(sum([len(r.body_json) for r in records]) + 4 * self._page)
+        return seq
+
+    def _count_appended(self, size: int) -> None:
+        """Wake the background checkpoint once about ``BACKGROUND_CHECKPOINT_BYTES`` were appended."""
+        with self._lock:
+            self._appended += size
+            if self._appended < self._checkpoint_every:
+                return
+            self._appended = 0
+            if self._checkpointer is None or not self._checkpointer.is_alive():  # first, or after a fork
+                self._checkpointer = _Checkpointer(self.location, self._synchronous)
+                self._checkpointer.start()
+            self._checkpointer.wake()
+
     def put_blob(self, digest: str, kind: str, content: str) -> None:
         self._write(
             "write to",
@@ -142,7 +187,57 @@ class SqliteStore(SqlStore):
 
     def close(self) -> None:
         with self._lock:
+            checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.stop()
+        with self._lock:
             try:
                 self._conn.close()
             except sqlite3.Error:
                 pass
+
+
+class _Checkpointer(threading.Thread):
+    """Copies the WAL into the database (a ``PASSIVE`` checkpoint) whenever woken, on a connection
+    of its own, so that writers do not wait for it. A failure is logged and left to the writers'
+    own checkpoints; it never affects what a commit guarantees."""
+
+    def __init__(self, path: str, synchronous: str) -> None:
+        super().__init__(name="recnav-rules-log-checkpoint", daemon=True)
+        self._path = path
+        self._synchronous = synchronous
+        self._woken = threading.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    def stop(self) -> None:
+        """Finish the checkpoint under way, if any, and end the thread."""
+        self._stopping = True
+        self._woken.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join()
+
+    @staticmethod
+    def _connect(path: str) -> sqlite3.Connection:
+        return sqlite3.connect(path, timeout=CHECKPOINTER_TIMEOUT_S, isolation_level=None)
+
+    def run(self) -> None:
+        try:
+            conn = self._connect(self._path)
+        except sqlite3.Error as exc:
+            _logger.debug("background checkpoint of %s not started: %s", self._path, exc)
+            return
+        try:
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            while True:
+                self._woken.wait()
+                self._woken.clear()
+                if self._stopping:
+                    return
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:
+            _logger.debug("background checkpoint of %s stopped: %s", self._path, exc)
+        finally:
+            conn.close()

@@ -1,0 +1,119 @@
+"""The SQLite store's own choices: the page size of a new log, and checkpoints kept off the writer's path."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import recnav_rules
+from recnav_rules.audit import DecisionLog, sqlite_store
+from tests.conftest import AS_OF, BASELINE
+
+CHECKPOINTER = "recnav-rules-log-checkpoint"
+
+
+def record(log: DecisionLog, policy: recnav_rules.Policy, count: int) -> None:
+    for _ in range(count):
+        log.record(policy.evaluate(BASELINE, as_of=AS_OF), policy=policy, facts=BASELINE)
+
+
+def records_in_the_database_file(path: Path, copy: Path) -> int:
+    """How many records the database file itself holds, leaving its WAL aside (a copy of the file alone)."""
+    shutil.copyfile(path, copy)
+    with sqlite3.connect(copy) as conn:
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+        except sqlite3.OperationalError:  # the table itself is still only in the WAL
+            return 0
+
+
+def checkpointers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == CHECKPOINTER]
+
+
+def wait_for_records_in_the_file(path: Path, copy: Path, count: int) -> int:
+    """The records in the database file once it holds ``count`` of them, or after ten seconds."""
+    deadline = time.monotonic() + 10
+    found = records_in_the_database_file(path, copy)
+    while found < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+        found = records_in_the_database_file(path, copy)
+    return found
+
+
+def test_a_new_log_has_2_kib_pages_and_an_existing_log_keeps_its_own(tmp_path: Path, hiu: recnav_rules.Policy) -> None:
+    with DecisionLog(tmp_path / "new.sqlite") as log:
+        record(log, hiu, 3)
+        assert log._store._conn.execute("PRAGMA page_size").fetchone()[0] == 2048  # type: ignore[attr-defined]
+        assert log._store._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 40 * 2**20 // 2048  # type: ignore[attr-defined]
+    old = tmp_path / "old.sqlite"
+    with sqlite3.connect(old) as conn:  # a log made before (4 KiB pages): the schema as the store makes it
+        conn.execute("PRAGMA page_size = 4096")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.executescript(sqlite_store.SCHEMA)
+        conn.executemany("INSERT INTO log_meta VALUES (?, 0, ?)", [("head", "0" * 64), ("anchor", "0" * 64)])
+    with DecisionLog(old, create=False) as log:
+        record(log, hiu, 3)
+        assert log._store._conn.execute("PRAGMA page_size").fetchone()[0] == 4096  # type: ignore[attr-defined]
+        assert log._store._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 40 * 2**20 // 4096  # type: ignore[attr-defined]
+        result = log.verify()
+        assert result.ok and result.records == 3
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_the_background_checkpoint_copies_the_wal_into_the_database(
+    tmp_path: Path, hiu: recnav_rules.Policy, monkeypatch: pytest.MonkeyPatch, background: bool
+) -> None:
+    monkeypatch.setattr(sqlite_store, "WAL_BYTES", 2**40)  # the writer's own checkpoint never comes
+    monkeypatch.setattr(sqlite_store, "BACKGROUND_CHECKPOINT_BYTES", 1 if background else 0)
+    path = tmp_path / "bg.sqlite"
+    with DecisionLog(path) as log:
+        record(log, hiu, 20)
+        found = wait_for_records_in_the_file(path, tmp_path / "copy.sqlite", 20) if background else records_in_the_database_file(path, tmp_path / "copy.sqlite")
+        assert found == (20 if background else 0)
+        assert len(checkpointers()) == (1 if background else 0)
+        assert log.verify().records == 20
+    assert checkpointers() == []  # closing the log ends its checkpoint thread
+
+
+def test_the_checkpoint_waits_for_enough_appended(tmp_path: Path, hiu: recnav_rules.Policy, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_store, "WAL_BYTES", 2**40)
+    with DecisionLog(tmp_path / "few.sqlite") as log:
+        record(log, hiu, 5)  # far below 4 MiB
+        assert checkpointers() == []
+        assert log._store._appended > 5 * 4 * 2048  # type: ignore[attr-defined]  # counted: records and four pages a commit
+
+
+def test_threads_writing_while_the_checkpoint_runs_keep_one_chain(tmp_path: Path, hiu: recnav_rules.Policy, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_store, "BACKGROUND_CHECKPOINT_BYTES", 1)  # woken after every append
+    monkeypatch.setattr(sqlite_store, "WAL_BYTES", 64 * 2048)  # and the writers' own checkpoints often, too
+    path = tmp_path / "busy.sqlite"
+    with DecisionLog(path) as log:
+        threads = [threading.Thread(target=record, args=(log, hiu, 60)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        result = log.verify()
+        assert result.ok and result.records == 240, result.message
+    with DecisionLog(path, create=False) as reopened:
+        assert [e.seq for e in reopened.rows()] == list(range(1, 241))
+
+
+def test_a_checkpoint_that_cannot_run_leaves_recording_alone(tmp_path: Path, hiu: recnav_rules.Policy, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_store, "BACKGROUND_CHECKPOINT_BYTES", 1)
+
+    def cannot_connect(*args: object, **kwargs: object) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    path = tmp_path / "nock.sqlite"
+    with DecisionLog(path) as log:
+        monkeypatch.setattr(sqlite_store._Checkpointer, "_connect", staticmethod(cannot_connect))
+        record(log, hiu, 10)  # each append finds the thread ended and starts another, which ends at once
+        result = log.verify()
+        assert result.ok and result.records == 10
