@@ -56,8 +56,9 @@ from typing import Any, BinaryIO, TextIO, TypeVar
 import orjson
 
 from recnav_rules.decision import _FIELDS as _DECISION_FIELDS
-from recnav_rules.decision import Decision
+from recnav_rules.decision import Decision, facts_digest
 from recnav_rules.engine.dates import today_in_london
+from recnav_rules.engine.evaluator import Summary
 from recnav_rules.errors import FactValidationError, PolicyError
 from recnav_rules.facts_input import DuplicateKeyError, loads_json
 from recnav_rules.policy import Policy
@@ -190,27 +191,28 @@ written from (kept alive by this, so their ids are not reused while they are her
 _SUMMARIES_SIZE = 4096
 
 
-def _summary_middle(fields: tuple[Any, ...]) -> bytes:
+def _summary_middle(
+    outcome: Any, complete: bool, missing: Any, reasons: Any, signposts: Any, steps: Any, as_of: dt.date, policy: tuple[str, str, str]
+) -> bytes:
     """A decision's summary line from ``"outcome"`` to ``"policy"``: all but the line number,
     the decision id and the facts digest. It depends only on the outcome, the reasons,
     signposts, missing facts and next steps, which the engine shares between decisions that
-    settle alike (the same tuples), the as-of date and the policy: written once for each and
-    remembered (bounded, safe across threads, no personal data)."""
-    missing, reasons, signposts, steps = fields[_MISSING], fields[_REASONS], fields[_SIGNPOSTS], fields[_STEPS]
-    key = (id(reasons), id(signposts), id(missing), id(steps), fields[_OUTCOME], fields[_COMPLETE], fields[_AS_OF], fields[_POLICY_DIGEST])
+    settle alike (the same tuples), the as-of date and the policy (id, version, digest):
+    written once for each and remembered (bounded, safe across threads, no personal data)."""
+    key = (id(reasons), id(signposts), id(missing), id(steps), outcome, complete, as_of, *policy)
     found = _SUMMARIES.get(key)
     if found is not None and found[0] is reasons and found[1] is signposts and found[2] is missing and found[3] is steps:
         return found[4]
     middle = _json_line(
         {
-            "outcome": fields[_OUTCOME].value,
-            "complete": fields[_COMPLETE],
+            "outcome": outcome.value,
+            "complete": complete,
             "reasons": [r.rule_id for r in reasons],
             "missing_facts": list(missing),
             "signposts": [s.service_id for s in signposts],
             "next_steps": [{"action": n.action, "due": n.due, "status": n.status} for n in steps],
-            "as_of": fields[_AS_OF],
-            "policy": {"id": fields[_POLICY_ID], "version": fields[_POLICY_VERSION], "digest": fields[_POLICY_DIGEST]},
+            "as_of": as_of,
+            "policy": {"id": policy[0], "version": policy[1], "digest": policy[2]},
         }
     )[1:-1]
     if all(part.__class__ is tuple for part in (missing, reasons, signposts, steps)):  # never a list that could change
@@ -228,13 +230,24 @@ def _decision_line(line: int, decision: Decision, trace: bool) -> bytes:
     ``isoformat()`` does. A test holds the two to the same JSON."""
     if trace:  # the decision's own fast JSON, the line number put first
         return b'{"line":%d,' % line + decision.to_json_bytes(trace=True)[1:]
-    fields = decision._d
-    middle = _summary_middle(fields)
+    f = decision._d
+    middle = _summary_middle(
+        f[_OUTCOME], f[_COMPLETE], f[_MISSING], f[_REASONS], f[_SIGNPOSTS], f[_STEPS], f[_AS_OF], (f[_POLICY_ID], f[_POLICY_VERSION], f[_POLICY_DIGEST])
+    )
     digest = decision.facts_digest.encode("ascii")  # hexadecimal
-    found = fields[_DECISION_ID]
+    found = f[_DECISION_ID]
     if found is None:
         return b'{"line":%d,%s,"facts_digest":"%s"}' % (line, middle, digest)
     return b'{"line":%d,"decision_id":%s,%s,"facts_digest":"%s"}' % (line, _json_line(found), middle, digest)
+
+
+def _summary_line(line: int, summary: Summary, as_of: dt.date) -> bytes:
+    """``_decision_line`` of the decision ``NativeEngine.summary`` describes, without making it:
+    the same bytes (a test holds them to it)."""
+    settled, steps, given, identity, floats = summary
+    middle = _summary_middle(settled[0], settled[1], settled[2], settled[3], settled[4], steps, as_of, (identity[0], identity[1], identity[3]))
+    digest = facts_digest(given, floats=floats).encode("ascii")  # hexadecimal
+    return b'{"line":%d,%s,"facts_digest":"%s"}' % (line, middle, digest)
 
 
 # --- deciding one item -----------------------------------------------------------------------------
@@ -353,6 +366,17 @@ def _decide_raw(
     facts, problem = _parse_line(raw)
     if problem is not None:
         return True, _error_line(BatchResult(line, error=problem.message, kind=problem.kind)), None
+    if not trace and recorder is None and facts.__class__ is dict and len(facts) <= MAX_UNKNOWN_FACTS:
+        # the summary line straight from the engine's parts, no decision made; the facts the
+        # program hands over to the interpreter are decided (or diagnosed) below
+        try:
+            summary = policy._summary(facts, as_of)
+            if summary is not None:
+                return False, _summary_line(line, summary, as_of), None
+        except FactValidationError as exc:
+            return True, _error_line(_fact_error(line, exc)), None
+        except Exception as exc:  # noqa: BLE001  # one line never ends the run
+            return True, _error_line(_internal_error(line, exc)), None
     found = _evaluate(policy, known, line, facts, as_of, recorder)
     if isinstance(found, BatchResult):
         return True, _error_line(found), None

@@ -10,7 +10,7 @@ from typing import Any, Literal, Protocol
 from recnav_rules._version import __version__
 from recnav_rules.decision import Decision
 from recnav_rules.engine.dates import read_date, today_in_london
-from recnav_rules.engine.evaluator import Evaluator
+from recnav_rules.engine.evaluator import Evaluator, Summary
 from recnav_rules.engine.model import CompiledPolicy
 from recnav_rules.engine.native import NativeEngine
 from recnav_rules.errors import FactProblem, FactValidationError
@@ -140,6 +140,14 @@ class Policy:
         if log is not None:
             decision = log.record(decision, policy=self, facts=facts)
         return decision
+
+    def _summary(self, facts: Mapping[str, Any], day: dt.date) -> Summary | None:
+        """``NativeEngine.summary`` of the policy in force on ``day`` (for batch lines)."""
+        if self._periods:
+            in_force = self._in_force(day)
+            if in_force is not self:
+                return in_force._summary(facts, day)
+        return self._native.summary(facts, day)
 
     def _in_force(self, day: dt.date) -> Policy:
         """This policy, or the one compiled with the parameter values in force on ``day``."""

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import recnav_rules
-from recnav_rules import Policy
+from recnav_rules import Policy, batch
 from recnav_rules.engine.model import FieldSpec
 from recnav_rules.policies.register import builtin_register, load_pcn_membership
 from tests.components import require
@@ -122,6 +122,10 @@ def answer(policy: Policy, facts: dict[str, Any], engine: str) -> Any:
     except recnav_rules.FactValidationError as exc:
         return ("bad facts", [(p.field, p.message) for p in exc.problems])
     data = decision.to_dict()
+    if engine == "native":  # a batch line made from the engine's parts, no decision made, is the decision's line
+        summary = policy._summary(facts, AS_OF)
+        if summary is not None:
+            assert batch._summary_line(7, summary, AS_OF) == batch._decision_line(7, decision, False), f"summary line differs on {facts!r}"
     # the fast JSON (per-step and per-part caches) is the same bytes as the plain rendering
     assert decision.to_json_bytes() == orjson.dumps(data), f"{engine}: to_json_bytes differs from to_dict on {facts!r}"
     assert decision.to_json_bytes(trace=False) == orjson.dumps(decision.to_dict(trace=False))

@@ -35,7 +35,7 @@ from recnav_rules.engine.model import Citation, CompiledPolicy, Env, Node, Outco
 from recnav_rules.errors import FactProblem, FactValidationError
 from recnav_rules.policies.register import staleness_notes
 
-__all__ = ["Evaluator", "truth_text"]
+__all__ = ["Evaluator", "Summary", "truth_text"]
 
 _TEXT = {True: "true", False: "false", None: "unknown"}
 
@@ -81,12 +81,7 @@ class TraceRecord:
     def given(self) -> dict[str, Any]:
         """The checked, non-personal facts given, in the order given, with the records of lists
         the program keeps as rows made into dicts."""
-        given = dict(self.rows_given or {})
-        for name, records in self.evaluator.packed.items():
-            rows = given.get(name)
-            if rows is not None:
-                given[name] = records(rows)
-        return given
+        return self.evaluator.given_made(self.rows_given or {})
 
     def truths(self) -> dict[str, Any]:
         env = self.env
@@ -165,7 +160,8 @@ class Evaluator:
         self.packed = record_makers(policy)
         """List facts whose records the generated program keeps as rows (codegen.packed_lists),
         each with its generated function making the records (dicts) from them."""
-        self._identity = (policy.id, policy.version, policy.title, policy.digest)
+        self.identity = (policy.id, policy.version, policy.title, policy.digest)
+        """The policy's id, version, title and digest, as every decision records them."""
         self._settled: dict[tuple[Any, ...], _Settled] = {}
         """What each combination of rule values decides (bounded; see ``decide``)."""
         self._presence_names = (*policy.facts, *(d.name for d in policy.derived))
@@ -243,24 +239,8 @@ class Evaluator:
         env, given, defaults_used, personal, notes = prepared
         if leaves is None:
             leaves = self.leaf_values(env)
-        # What follows from the rules' values alone is worked out once per combination and
-        # remembered: the outcome, completeness, reasons, signposts and assumed defaults depend on
-        # nothing else, and the missing facts (only asked for when a value is unknown) on the
-        # leaves' values and on which facts and derived values are present.
-        if None in values:
-            key: tuple[Any, ...] = (values, leaves, tuple(defaults_used), tuple(map(env.__contains__, self._presence_names)))
-        elif defaults_used:
-            key = (values, tuple(defaults_used))
-        else:
-            key = values
-        settled = self._settled.get(key)
-        if settled is None:
-            settled = self._settle(env, values, defaults_used)
-            if len(self._settled) >= _SETTLED_CACHE_SIZE:
-                self._settled.clear()
-            self._settled[key] = settled
-        outcome, complete, missing, reasons, signposts, groups, could_change, assumed = settled
-        policy_id, policy_version, policy_title, policy_digest = self._identity
+        outcome, complete, missing, reasons, signposts, groups, could_change, assumed = self.settled(env, values, defaults_used, leaves)
+        policy_id, policy_version, policy_title, policy_digest = self.identity
         # Decision's fields in order (decision._FIELDS, then _PRIVATE): one tuple, no keywords;
         # the settled parts are shared tuples (a Decision gives each reader a list of its own)
         return Decision._from_fields(
@@ -270,7 +250,7 @@ class Evaluator:
                 missing,
                 reasons,
                 signposts,
-                self._next_step_tuple(env, outcome) if complete and outcome in self._stepping else (),
+                self.next_steps_of(env, outcome, complete),
                 policy_id,
                 policy_version,
                 policy_title,
@@ -293,6 +273,40 @@ class Evaluator:
                 floats,
             )
         )
+
+    def settled(self, env: Env, values: tuple[Tri, ...], defaults_used: list[str], leaves: tuple[Tri, ...]) -> _Settled:
+        """What the rules' values decide (``_settle``), worked out once per combination and
+        remembered: the outcome, completeness, reasons, signposts and assumed defaults depend on
+        nothing else, and the missing facts (only asked for when a value is unknown) on the
+        leaves' values and on which facts and derived values are present. The tuples are shared
+        by every decision settled alike."""
+        if None in values:
+            key: tuple[Any, ...] = (values, leaves, tuple(defaults_used), tuple(map(env.__contains__, self._presence_names)))
+        elif defaults_used:
+            key = (values, tuple(defaults_used))
+        else:
+            key = values
+        settled = self._settled.get(key)
+        if settled is None:
+            settled = self._settle(env, values, defaults_used)
+            if len(self._settled) >= _SETTLED_CACHE_SIZE:
+                self._settled.clear()
+            self._settled[key] = settled
+        return settled
+
+    def next_steps_of(self, env: Env, outcome: Outcome, complete: bool) -> tuple[NextStep, ...]:
+        """The next steps of a decision (only a complete one, with an outcome that has any)."""
+        return self._next_step_tuple(env, outcome) if complete and outcome in self._stepping else ()
+
+    def given_made(self, rows_given: dict[str, Any]) -> dict[str, Any]:
+        """The checked, non-personal facts given, in the order given, from the generated
+        program's: the records of lists it keeps as rows made into dicts (a new dict)."""
+        given = dict(rows_given)
+        for name, records in self.packed.items():
+            rows = given.get(name)
+            if rows is not None:
+                given[name] = records(rows)
+        return given
 
     def _settle(self, env: Env, values: tuple[Tri, ...], defaults_used: list[str]) -> _Settled:
         """What the rules' values decide: (outcome, complete, missing facts, reasons, signposts,
@@ -717,6 +731,8 @@ _SETTLED_CACHE_SIZE = 4_096
 _Settled = tuple[
     Outcome, bool, tuple[str, ...], tuple[Reason, ...], tuple[Signpost, ...], tuple[tuple[str, ...], ...], tuple[str, ...], tuple[str, ...]
 ]
+Summary = tuple[_Settled, tuple[NextStep, ...], dict[str, Any], tuple[str, str, str, str], bool]
+"""``NativeEngine.summary``: settled parts, next steps, checked facts given, policy identity, floats."""
 
 
 class _TypedKeyCache(dict[tuple[Any, ...], bytes]):

@@ -16,7 +16,7 @@ from typing import Any
 
 from recnav_rules.decision import Decision
 from recnav_rules.engine import codegen
-from recnav_rules.engine.evaluator import Evaluator
+from recnav_rules.engine.evaluator import Evaluator, Summary
 
 __all__ = ["NativeEngine"]
 
@@ -42,6 +42,29 @@ class NativeEngine:
             return interpreter.evaluate(facts, as_of, engine)
         env, given, defaults, personal, notes, values, leaves = result
         return interpreter.decide((env, given, defaults, personal, notes), values, as_of, engine, leaves, self._floats, rows=True)
+
+    def summary(self, facts: Mapping[str, Any], as_of: dt.date) -> Summary | None:
+        """What a decision's summary (``batch.decision_summary``) needs, without the decision:
+        (the settled parts, next steps, checked facts given, the policy's id, version, title and
+        digest, whether the facts may hold floats); None when the program hands the facts over
+        to the interpreter (``evaluate`` then diagnoses or decides them). Raises as ``evaluate``
+        does for an as-of date outside the policy's dates. Used for batch lines, where no one
+        asks for the rest of the decision."""
+        interpreter = self.interpreter
+        if self._dated:
+            interpreter.check_effective(as_of)
+        result = self.program(facts, as_of)
+        if result is None:
+            return None
+        env, given, defaults, _personal, _notes, values, leaves = result
+        settled = interpreter.settled(env, values, defaults, leaves)
+        return (
+            settled,
+            interpreter.next_steps_of(env, settled[0], settled[1]),
+            interpreter.given_made(given) if interpreter.packed else given,
+            interpreter.identity,
+            self._floats,
+        )
 
 
 def _may_hold_floats(interpreter: Evaluator) -> bool:
