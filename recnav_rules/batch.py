@@ -60,7 +60,7 @@ from recnav_rules.decision import Decision, facts_digest
 from recnav_rules.engine.dates import today_in_london
 from recnav_rules.engine.evaluator import Summary
 from recnav_rules.errors import FactValidationError, PolicyError
-from recnav_rules.facts_input import DuplicateKeyError, loads_json
+from recnav_rules.facts_input import DuplicateKeyError, loads_json, loads_json_unvouched
 from recnav_rules.policy import Policy
 
 __all__ = [
@@ -363,20 +363,24 @@ def _decide_raw(
     policy: Policy, known: frozenset[str], line: int, raw: bytes | _Rejected, as_of: dt.date, trace: bool, recorder: Any
 ) -> tuple[bool, bytes, Any]:
     """Parse, decide and serialise one input line: (is_error, output JSON line, decision log record or None)."""
+    if not trace and recorder is None and isinstance(raw, bytes):
+        # The summary line straight from the engine's parts, no decision made. Without number
+        # facts the line is read unvouched (loads_json_unvouched: what the program accepts is
+        # what loads_json gives); whatever the program hands over to the interpreter is read
+        # again in full and decided (or diagnosed) below.
+        facts = loads_json_unvouched(raw) if not policy._native.floats else _parse_line(raw)[0]
+        if facts.__class__ is dict and len(facts) <= MAX_UNKNOWN_FACTS:
+            try:
+                summary = policy._summary(facts, as_of)
+                if summary is not None:
+                    return False, _summary_line(line, summary, as_of), None
+            except FactValidationError as exc:
+                return True, _error_line(_fact_error(line, exc)), None
+            except Exception as exc:  # noqa: BLE001  # one line never ends the run
+                return True, _error_line(_internal_error(line, exc)), None
     facts, problem = _parse_line(raw)
     if problem is not None:
         return True, _error_line(BatchResult(line, error=problem.message, kind=problem.kind)), None
-    if not trace and recorder is None and facts.__class__ is dict and len(facts) <= MAX_UNKNOWN_FACTS:
-        # the summary line straight from the engine's parts, no decision made; the facts the
-        # program hands over to the interpreter are decided (or diagnosed) below
-        try:
-            summary = policy._summary(facts, as_of)
-            if summary is not None:
-                return False, _summary_line(line, summary, as_of), None
-        except FactValidationError as exc:
-            return True, _error_line(_fact_error(line, exc)), None
-        except Exception as exc:  # noqa: BLE001  # one line never ends the run
-            return True, _error_line(_internal_error(line, exc)), None
     found = _evaluate(policy, known, line, facts, as_of, recorder)
     if isinstance(found, BatchResult):
         return True, _error_line(found), None

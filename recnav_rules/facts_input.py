@@ -11,7 +11,7 @@ import orjson
 from recnav_rules.engine.source import DEFAULT_LIMITS, load_yaml_text
 from recnav_rules.errors import PolicyError, printable
 
-__all__ = ["DuplicateKeyError", "loads_json", "parse_facts_text", "read_facts"]
+__all__ = ["DuplicateKeyError", "loads_json", "loads_json_unvouched", "parse_facts_text", "read_facts"]
 
 
 class DuplicateKeyError(ValueError):
@@ -63,6 +63,12 @@ def _fast(data: bytes) -> Any:
     shapes = data.translate(_SHAPES)  # first: orjson before 3.9.15 has no nesting limit of its own
     if shapes.count(b"[") > _MAX_FAST_BRACKETS or _LONG_DIGIT_RUN in shapes:
         return _CAREFUL
+    return _keys_once(data)
+
+
+def _keys_once(data: bytes) -> Any:
+    """orjson's reading of ``data`` when no object in it repeats a key (``_fast``'s exact
+    check), else ``_CAREFUL``; numbers and nesting not looked at."""
     if b"\\" in data and b"\\u003" in data:  # \u003a may be an escaped colon
         return _CAREFUL
     try:
@@ -73,9 +79,21 @@ def _fast(data: bytes) -> Any:
         written = orjson.dumps(value)
     except orjson.JSONEncodeError:  # pragma: no cover  # orjson writes what it reads
         return _CAREFUL
-    if written.count(b":") != shapes.count(b":"):  # a key given twice (never a false alarm)
+    if written.count(b":") != data.count(b":"):  # a key given twice (never a false alarm)
         return _CAREFUL
     return value
+
+
+def loads_json_unvouched(data: bytes) -> Any:
+    """orjson's reading of one JSON line with every object's keys checked unique, or None when
+    the line needs ``loads_json``. Unlike ``loads_json`` it does not vouch for numbers (an
+    integer beyond 64 bits is read as a float) or for nesting deeper than Python's ``json``
+    reads: only for facts that a policy without ``number`` facts then accepts in full — its
+    generated program refuses every float and anything nested beyond a list of records, so
+    what it accepts is exactly what ``loads_json`` gives. Whatever it refuses is read again
+    by ``loads_json`` (the batch command does), so the errors are the same too."""
+    value = _keys_once(data)
+    return None if value is _CAREFUL else value
 
 
 def loads_json(text: str | bytes) -> Any:

@@ -205,3 +205,76 @@ def test_lines_with_an_escape_still_read_fast_unless_a_colon_may_be_escaped() ->
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_any_bytes_give_the_careful_readers_value_or_error(text: bytes) -> None:
     same_as_careful(text)
+
+
+HOSTILE = [
+    2**64,
+    -(2**63) - 1,
+    10**25,
+    -(10**30),
+    18446744073709551615,
+    1.5,
+    17.0,
+    "1" * 25,
+    None,
+    [],
+    {},
+]
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "1" + "]" * depth
+
+
+@st.composite
+def hostile_lines(draw: st.DrawFn) -> bytes:
+    """A referral line with one value made hostile: an integer beyond 64 bits (orjson reads a
+    float), a float, deep nesting (orjson and json differ past ~1,000 levels), a repeated key."""
+    from tests.test_batch import referrals
+
+    facts = dict(draw(st.sampled_from(referrals(12))))
+    where = draw(st.sampled_from(["age", "in_custody", "gp_practice_code", "call", "unknown", "emergency_calls", "referral_date"]))
+    value = json.dumps(draw(st.sampled_from(HOSTILE)))
+    nested = draw(st.sampled_from([None, 10, 300, 990, 1000, 1030, 3000]))
+    if nested is not None:
+        value = _nested(nested)
+    marker = '"__hostile__"'
+    if where == "call":
+        facts["emergency_calls"] = [{"at": "2026-11-01T10:00:00", "category": "__hostile__", "location": "public_place"}]
+    else:
+        facts[where if where != "unknown" else "not_a_fact"] = "__hostile__"
+    text = json.dumps(facts, separators=draw(st.sampled_from([(", ", ": "), (",", ":")]))).replace(marker, value)
+    if draw(st.integers(0, 5)) == 0:  # a key given twice
+        text = text.replace('{"', '{"in_custody": true, "', 1) if "in_custody" in text else text
+    return text.encode()
+
+
+@given(hostile_lines())
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_batch_lines_read_unvouched_are_decided_as_the_careful_reader_decides_them(raw: bytes) -> None:
+    """The batch command reads lines for a policy without number facts unvouched
+    (``loads_json_unvouched``) and lets the generated program accept them; what it refuses is read
+    again by ``loads_json``. Either way a line ends exactly as if read by ``loads_json`` first."""
+    import recnav_rules
+    from recnav_rules import batch
+    from tests.conftest import AS_OF
+
+    policy = recnav_rules.load_policy("bnssg-hiu-pilot")
+    assert not policy._native.floats
+    known = batch._known_facts(policy)
+    facts, problem = batch._parse_line(raw)
+    if problem is not None:
+        expected = (True, batch._error_line(batch.BatchResult(5, error=problem.message, kind=problem.kind)))
+    else:
+        found = batch._evaluate(policy, known, 5, facts, AS_OF, None)
+        expected = (True, batch._error_line(found)) if isinstance(found, batch.BatchResult) else (False, batch._decision_line(5, found[0], False))
+    assert batch._decide_raw(policy, known, 5, raw, AS_OF, False, None)[:2] == expected
+
+
+def test_unvouched_reading_still_refuses_a_repeated_key() -> None:
+    from recnav_rules.facts_input import loads_json_unvouched
+
+    assert loads_json_unvouched(b'{"a": 1, "a": 2}') is None
+    assert loads_json_unvouched(b'{"c": [{"a": 1, "a": 1}]}') is None
+    assert loads_json_unvouched(b'{"n": 18446744073709551616}') == {"n": 1.8446744073709552e19}  # not vouched for: a float
+    assert loads_json_unvouched(b'{"n": 1}') == {"n": 1}

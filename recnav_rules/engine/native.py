@@ -24,12 +24,13 @@ __all__ = ["NativeEngine"]
 class NativeEngine:
     """One policy's generated program with its interpreter. Immutable: share across threads."""
 
-    __slots__ = ("_dated", "_floats", "interpreter", "program")
+    __slots__ = ("_dated", "floats", "interpreter", "program")
 
     def __init__(self, interpreter: Evaluator) -> None:
         self.interpreter = interpreter
         self.program = codegen.build(interpreter.policy)
-        self._floats = _may_hold_floats(interpreter)
+        self.floats = _may_hold_floats(interpreter)
+        """Whether checked facts can hold a float (the policy has ``number`` facts or fields)."""
         policy = interpreter.policy
         self._dated = policy.effective_from is not None or policy.effective_until is not None
 
@@ -41,7 +42,7 @@ class NativeEngine:
         if result is None:
             return interpreter.evaluate(facts, as_of, engine)
         env, given, defaults, personal, notes, values, leaves = result
-        return interpreter.decide((env, given, defaults, personal, notes), values, as_of, engine, leaves, self._floats, rows=True)
+        return interpreter.decide((env, given, defaults, personal, notes), values, as_of, engine, leaves, self.floats, rows=True)
 
     def summary(self, facts: Mapping[str, Any], as_of: dt.date) -> Summary | None:
         """What a decision's summary (``batch.decision_summary``) needs, without the decision:
@@ -63,7 +64,7 @@ class NativeEngine:
             interpreter.next_steps_of(env, settled[0], settled[1]),
             interpreter.given_made(given) if interpreter.packed else given,
             interpreter.identity,
-            self._floats,
+            self.floats,
         )
 
 
