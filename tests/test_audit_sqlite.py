@@ -1,7 +1,9 @@
-"""The SQLite store's own choices: the page size of a new log, and checkpoints kept off the writer's path."""
+"""The SQLite store's own choices: the page size of a new log, checkpoints kept off the writer's path; recording times."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import shutil
 import sqlite3
 import threading
@@ -12,6 +14,7 @@ import pytest
 
 import recnav_rules
 from recnav_rules.audit import DecisionLog, sqlite_store
+from recnav_rules.audit.store import utc_now
 from tests.conftest import AS_OF, BASELINE
 
 CHECKPOINTER = "recnav-rules-log-checkpoint"
@@ -117,3 +120,16 @@ def test_a_checkpoint_that_cannot_run_leaves_recording_alone(tmp_path: Path, hiu
         record(log, hiu, 10)  # each append finds the thread ended and starts another, which ends at once
         result = log.verify()
         assert result.ok and result.records == 10
+
+
+def test_recorded_times_are_utc_iso_text_with_microseconds(tmp_path: Path, hiu: recnav_rules.Policy) -> None:
+    before = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with DecisionLog(tmp_path / "times.sqlite") as log:
+        record(log, hiu, 2)
+        stamps = [e.recorded_at for e in log.rows()]
+    after = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    for stamp in [*stamps, utc_now()]:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp), stamp
+        moment = dt.datetime.fromisoformat(stamp[:-1])
+        assert before - dt.timedelta(seconds=1) <= moment <= after + dt.timedelta(seconds=1)
+    assert stamps == sorted(stamps)

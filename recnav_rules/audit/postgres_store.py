@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from recnav_rules.audit.chain import GENESIS
@@ -130,7 +130,7 @@ class PostgresStore(SqlStore):
         """Blobs and checkpoints are written in a transaction of their own, without the chain's advisory lock."""
         return self._read(doing, action)
 
-    def _insert_many(self, conn: Any, sql: str, params: list[tuple[Any, ...]]) -> None:
+    def _insert_many(self, conn: Any, sql: str, params: Sequence[tuple[Any, ...]]) -> None:
         with conn.cursor() as cursor:
             cursor.executemany(sql, params)
 

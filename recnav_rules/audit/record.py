@@ -46,6 +46,7 @@ from recnav_rules.audit.engine_adapter import (
 from recnav_rules.audit.subject import subject_key_of_facts
 from recnav_rules.canonical import canonical_bytes
 from recnav_rules.decision import Decision
+from recnav_rules.engine.model import Outcome
 from recnav_rules.policy import Policy
 
 __all__ = [
@@ -65,6 +66,7 @@ RECORD_FORMAT = 2
 CONTEXT_KIND = "context"
 """The ``blobs.kind`` of a record context."""
 _LETTER_VALUE = {"t": "true", "f": "false", "u": "unknown"}
+_VALUE: dict[Outcome, str] = {o: o.value for o in Outcome}
 
 
 class PreparedRecord(NamedTuple):
@@ -130,10 +132,12 @@ def decision_body(
     checked: tuple[Any, str] | None = None,
 ) -> dict[str, Any]:
     """The stored body of a decision's record (see the module docstring): JSON-ready but for the
-    checked facts' dates, which the canonical encoder writes as ISO text. ``checked``: the checked
-    facts and their digest when already written (``engine_adapter.checked_facts_json``)."""
+    checked facts' dates, which the canonical encoder writes as ISO text, and its lists, which may
+    be tuples. ``checked``: the checked facts and their digest when already written
+    (``engine_adapter.checked_facts_json``)."""
     criteria, rules = trace_letters(decision, layout)
     facts, digest = checked if checked is not None else (checked_values(decision), decision.facts_digest)
+    steps = decision.next_steps
     return {
         "format": RECORD_FORMAT,
         "policy": {"id": decision.policy_id, "version": decision.policy_version, "digest": decision.policy_digest},
@@ -141,18 +145,18 @@ def decision_body(
         "as_of": decision.as_of.isoformat(),
         "checked_facts": facts,
         "facts_digest": digest,
-        "defaults_used": list(decision.defaults_used),
-        "personal_facts_withheld": list(decision.personal_facts_withheld),
-        "outcome": decision.outcome.value,
+        "defaults_used": decision.defaults_used,
+        "personal_facts_withheld": decision.personal_facts_withheld,
+        "outcome": _VALUE[decision.outcome],
         "complete": decision.complete,
-        "missing_facts": list(decision.missing_facts),
-        "reasons": [{"rule_id": r.rule_id, "outcome": r.outcome.value} for r in decision.reasons],
+        "missing_facts": decision.missing_facts,
+        "reasons": [{"rule_id": r.rule_id, "outcome": _VALUE[r.outcome]} for r in decision.reasons],
         "signposts": [s.service_id for s in decision.signposts],
         "next_steps": [
             {"action": n.action, "due": _day(n.due), "window_start": _day(n.window_start), "actual": _day(n.actual), "status": n.status}
-            for n in decision.next_steps
-        ],
-        "notes": list(decision.notes),
+            for n in steps
+        ] if steps else steps,
+        "notes": decision.notes,
         "trace": {"criteria": criteria, "rules": rules},
         "subject_key": subject_key,
     }

@@ -41,7 +41,7 @@ class SqlStore:
         """Write what is not part of the chain (a blob, a checkpoint): under the write lock unless the dialect says otherwise."""
         return self._write(doing, action)
 
-    def _insert_many(self, conn: Any, sql: str, params: list[tuple[Any, ...]]) -> None:
+    def _insert_many(self, conn: Any, sql: str, params: Sequence[tuple[Any, ...]]) -> None:
         conn.executemany(sql, params)
 
     _head: tuple[int, str] | None = None
@@ -73,11 +73,10 @@ class SqlStore:
                 if not rows:
                     return int(seq)
                 conn.execute(move, (rows[-1].seq, rows[-1].hash))
-            values = [(r.seq, r.decision_id, r.recorded_at, r.policy_id, r.as_of, r.outcome, r.subject_key, r.record, r.hash) for r in rows]
-            if len(values) == 1:
-                conn.execute(insert, values[0])
+            if len(rows) == 1:  # a StoredRow is the row's values in COLUMNS order
+                conn.execute(insert, rows[0])
             else:
-                self._insert_many(conn, insert, values)
+                self._insert_many(conn, insert, rows)
             self._head = (rows[-1].seq, rows[-1].hash)  # a hint only: the next append checks it under the lock
             return rows[-1].seq
 

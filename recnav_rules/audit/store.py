@@ -18,7 +18,7 @@ reads the head only when another one moved it since its last append: ``SqlStore.
 
 from __future__ import annotations
 
-import datetime as dt
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
@@ -73,8 +73,9 @@ COLUMNS = "seq, decision_id, recorded_at, policy_id, as_of, outcome, subject_key
 
 
 def utc_now() -> str:
-    """The current UTC time as ISO 8601 with microseconds and a ``Z``."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    """The current UTC time as ISO 8601 with microseconds and a ``Z`` (``2027-03-01T09:30:00.000000Z``)."""
+    seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{micros:06d}Z"
 
 
 def chain_rows(records: Sequence[PreparedRecord], head_seq: int, head_hash: str) -> list[StoredRow]:
