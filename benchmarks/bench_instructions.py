@@ -1,7 +1,7 @@
 """Instructions per decision, counted by valgrind's callgrind: a figure that does not depend on
 what else the machine is doing (timings on a shared machine do).
 
-Run:  python benchmarks/bench_instructions.py [--referrals 300] [--contenders floor,decision,json]
+Run:  python benchmarks/bench_instructions.py [--referrals 300] [--contenders floor,decision,json,program,batch-line]
 
 For each contender, the same referrals (``bench_hiu.make_referrals``) are decided once to warm
 every cache, the collector is frozen, and callgrind's counting is switched on
@@ -14,6 +14,7 @@ test: the figures go in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-CONTENDERS = ("floor", "decision", "json", "program")
+CONTENDERS = ("floor", "decision", "json", "program", "batch-line")
 
 
 def measured_loop(contender: str, referrals: int, repeats: int) -> None:
@@ -47,7 +48,13 @@ def measured_loop(contender: str, referrals: int, repeats: int) -> None:
         "decision": lambda f: policy.evaluate(f, as_of=as_of),
         "json": lambda f: policy.evaluate(f, as_of=as_of).to_json_bytes(),
         "program": lambda f: policy._native.program(f, as_of),
+        "batch-line": lambda raw: batch._decide_raw(policy, known, 1, raw, as_of, False, None),
     }[contender]
+    if contender == "batch-line":  # a line of the batch command: its JSON read, decided, its output line written
+        from recnav_rules import batch
+
+        known = batch._known_facts(policy)
+        facts = [json.dumps(one).encode() for one in facts]
     for one in facts:
         run(one)
     gc.collect()
