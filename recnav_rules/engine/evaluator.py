@@ -280,6 +280,10 @@ class Evaluator:
         nothing else, and the missing facts (only asked for when a value is unknown) on the
         leaves' values and on which facts and derived values are present. The tuples are shared
         by every decision settled alike."""
+        if not defaults_used:  # the usual case first: every rule known, no default (a key of the values alone)
+            found = self._settled.get(values)
+            if found is not None:
+                return found
         if None in values:
             key: tuple[Any, ...] = (values, leaves, tuple(defaults_used), tuple(map(env.__contains__, self._presence_names)))
         elif defaults_used:
