@@ -65,48 +65,51 @@ def _count_lines(path: Path) -> int:
 
 def stages(count: int, rounds: int = 5) -> None:
     """CPU time per line of each stage a worker runs, in this process (``time.process_time``,
-    the least of ``rounds`` interleaved rounds): reading the JSON, deciding, the facts digest,
-    the output line, and the whole of a worker's job on a block of lines."""
+    the least of ``rounds`` interleaved rounds): reading the JSON, the engine's parts of the
+    summary (the generated program, the settled outcome, next steps, checked facts), the facts
+    digest, the output line, and the whole of a worker's job on a block of lines."""
     sys.path.insert(0, str(ROOT))
     import datetime as dt
     import gc
 
     import recnav_rules
     from recnav_rules import batch
-    from recnav_rules.facts_input import loads_json
+    from recnav_rules.decision import facts_digest
+    from recnav_rules.facts_input import loads_json_unvouched
 
     lines = [line.encode() for line in referral_lines(count)]
     policy = recnav_rules.load_policy("bnssg-hiu-pilot")
     as_of = dt.date(2026, 11, 20)
-    facts = [loads_json(line) for line in lines]
-    decisions = [policy.evaluate(f, as_of=as_of) for f in facts]
+    facts = [loads_json_unvouched(line) for line in lines]
+    summaries = [policy._summary(f, as_of) for f in facts]
+    if any(s is None for s in summaries):
+        raise SystemExit("a generated referral was handed over to the interpreter")
     blocks = [batch._Block(i + 1, b"".join(lines[i : i + 500]), len(lines[i : i + 500])) for i in range(0, count, 500)]
     gc.collect()
     gc.freeze()  # the samples held here are not the collector's work in a worker, which holds one line at a time
 
     def read() -> None:
         for line in lines:
-            loads_json(line)
+            loads_json_unvouched(line)
 
     def decide() -> None:
         for f in facts:
-            policy.evaluate(f, as_of=as_of)
+            policy._summary(f, as_of)
 
     def digest() -> None:
-        for decision in decisions:
-            decision._c[1] = None  # worked out again, as for a new decision
-            decision.facts_digest  # noqa: B018
+        for summary in summaries:
+            facts_digest(summary[2], floats=summary[4])
 
     def write() -> None:
-        for number, decision in enumerate(decisions, start=1):
-            batch._decision_line(number, decision, False)
+        for number, summary in enumerate(summaries, start=1):
+            batch._summary_line(number, summary, as_of)
 
     def worker() -> None:
         for block in blocks:
             batch._decide_block(policy, block, as_of, False)
 
-    runs = {"read JSON (loads_json)": read, "decide (Policy.evaluate)": decide, "facts digest": digest,
-            "output line (digest excluded)": write, "a worker's whole job, per line": worker}
+    runs = {"read JSON (unvouched)": read, "engine parts (Policy._summary)": decide, "facts digest": digest,
+            "output line (digest included)": write, "a worker's whole job, per line": worker}
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(rounds):
         for name, run in runs.items():
