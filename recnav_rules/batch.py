@@ -12,6 +12,9 @@ line ends: it sends each block of 500 whole lines (at most 4 MiB) to a worker as
 object, and the worker splits, parses (orjson, with an exact duplicate-key check), decides and
 serialises (orjson) the lines and sends back the chunk's decision lines and error lines as one
 blob each, which the main process writes as they are. Results always come back in input order.
+Without ``--trace`` or a decision log a line's summary is written from the engine's parts
+(``NativeEngine.summary``) without making the decision, the same bytes (docs/engines.md, "Batch
+lines without the decision").
 
 Nothing is lost and nothing stops the run: every item ends as a decision or as an error record
 with its 1-based line number, whatever happens inside (bad JSON, bad facts, an unexpected
