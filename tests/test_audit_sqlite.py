@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import re
 import shutil
 import sqlite3
@@ -133,3 +134,15 @@ def test_recorded_times_are_utc_iso_text_with_microseconds(tmp_path: Path, hiu: 
         moment = dt.datetime.fromisoformat(stamp[:-1])
         assert before - dt.timedelta(seconds=1) <= moment <= after + dt.timedelta(seconds=1)
     assert stamps == sorted(stamps)
+
+
+def test_the_checkpoint_thread_ends_when_its_log_is_dropped_unclosed(tmp_path: Path, hiu: recnav_rules.Policy, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite_store, "BACKGROUND_CHECKPOINT_BYTES", 1)
+    monkeypatch.setattr(sqlite_store, "CHECKPOINTER_IDLE_S", 0.01)
+    log = DecisionLog(tmp_path / "dropped.sqlite")
+    record(log, hiu, 2)
+    [thread] = checkpointers()
+    del log
+    gc.collect()
+    thread.join(timeout=10)
+    assert not thread.is_alive()

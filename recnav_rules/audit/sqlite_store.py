@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -46,6 +47,8 @@ pages more) wake the background checkpoint; 0: no background checkpoints."""
 CHECKPOINTER_TIMEOUT_S = 1.0
 """How long the background checkpoint's connection waits for a lock (a passive checkpoint waits
 for none; opening the connection may)."""
+CHECKPOINTER_IDLE_S = 60.0
+"""How often an idle background checkpoint looks whether its log is still there (dropped unclosed: it ends)."""
 CACHE_KIB = 16_384
 PAGE_BYTES = 2048
 """The page size of a new log (an existing log keeps its own)."""
@@ -175,7 +178,7 @@ class SqliteStore(SqlStore):
                 return
             self._appended = 0
             if self._checkpointer is None or not self._checkpointer.is_alive():  # first, or after a fork
-                self._checkpointer = _Checkpointer(self.location, self._synchronous)
+                self._checkpointer = _Checkpointer(self, self._synchronous)
                 self._checkpointer.start()
             self._checkpointer.wake()
 
@@ -202,9 +205,10 @@ class _Checkpointer(threading.Thread):
     of its own, so that writers do not wait for it. A failure is logged and left to the writers'
     own checkpoints; it never affects what a commit guarantees."""
 
-    def __init__(self, path: str, synchronous: str) -> None:
+    def __init__(self, owner: SqliteStore, synchronous: str) -> None:
         super().__init__(name="recnav-rules-log-checkpoint", daemon=True)
-        self._path = path
+        self._owner = weakref.ref(owner)
+        self._path = owner.location
         self._synchronous = synchronous
         self._woken = threading.Event()
         self._stopping = False
@@ -232,7 +236,10 @@ class _Checkpointer(threading.Thread):
         try:
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             while True:
-                self._woken.wait()
+                if not self._woken.wait(CHECKPOINTER_IDLE_S):
+                    if self._owner() is None:  # the log was dropped without being closed
+                        return
+                    continue
                 self._woken.clear()
                 if self._stopping:
                     return
