@@ -146,3 +146,50 @@ def test_the_checkpoint_thread_ends_when_its_log_is_dropped_unclosed(tmp_path: P
     gc.collect()
     thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def wal_frames(conn: sqlite3.Connection) -> int:
+    """The frames in the WAL now (a checkpoint that copies what it can, which says how many there are)."""
+    return int(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+
+
+class CommitAfterPassive:
+    """A connection on which another decision is recorded just after each ``PASSIVE`` checkpoint
+    while a reader is reading, so that the writer cannot start the WAL again, as when writers
+    commit while the background checkpoint runs."""
+
+    def __init__(self, conn: sqlite3.Connection, log: DecisionLog, policy: recnav_rules.Policy, path: Path) -> None:
+        self.conn, self.log, self.policy, self.path = conn, log, policy, path
+
+    def execute(self, sql: str) -> sqlite3.Cursor:
+        if "PASSIVE" not in sql:
+            return self.conn.execute(sql)
+        with sqlite3.connect(self.path, isolation_level=None) as reader:
+            reader.execute("BEGIN")
+            reader.execute("SELECT COUNT(*) FROM records").fetchone()  # reads the WAL, as it is before the checkpoint
+            found = self.conn.execute(sql).fetchone()
+            record(self.log, self.policy, 1)
+            reader.execute("COMMIT")
+        return self.conn.execute("SELECT ?, ?, ?", found)
+
+
+@pytest.mark.parametrize("restart", [True, False])
+def test_a_checkpoint_past_the_restart_size_lets_the_wal_start_again(
+    tmp_path: Path, hiu: recnav_rules.Policy, monkeypatch: pytest.MonkeyPatch, restart: bool
+) -> None:
+    monkeypatch.setattr(sqlite_store, "BACKGROUND_CHECKPOINT_BYTES", 0)  # no thread: the checkpoint is run here
+    monkeypatch.setattr(sqlite_store, "WAL_BYTES", 2**40)  # nor any by the writer
+    path = tmp_path / "restart.sqlite"
+    with DecisionLog(path) as log, sqlite3.connect(path, isolation_level=None) as conn:
+        record(log, hiu, 10)
+        before = (Path(f"{path}-wal").stat().st_size - 32) // (2048 + 24)  # not yet checkpointed: all the WAL holds
+        restarted = sqlite_store._Checkpointer.checkpoint(CommitAfterPassive(conn, log, hiu, path), 2048 if restart else 2**40)  # type: ignore[arg-type]
+        assert restarted is restart
+        record(log, hiu, 1)
+        after = wal_frames(conn)
+        if restart:
+            assert after < 20  # one commit's pages: the WAL started again
+        else:
+            assert after > before  # the commit made during the checkpoint was left to copy: the WAL went on growing
+        result = log.verify()
+        assert result.ok and result.records == 12

@@ -44,6 +44,9 @@ WAL_BYTES = 40 * 2**20
 BACKGROUND_CHECKPOINT_BYTES = 4 * 2**20
 """About how many bytes of records appended (each commit counted as its records' text and four
 pages more) wake the background checkpoint; 0: no background checkpoints."""
+RESTART_BYTES = WAL_BYTES // 2
+"""The WAL size past which the background checkpoint, once it has copied what it could without
+waiting, also copies the rest while writers wait (``RESTART``), so that the WAL starts again."""
 CHECKPOINTER_TIMEOUT_S = 1.0
 """How long the background checkpoint's connection waits for a lock (a passive checkpoint waits
 for none; opening the connection may)."""
@@ -86,6 +89,7 @@ class SqliteStore(SqlStore):
         self._appended = 0
         """Bytes appended (estimated) since the background checkpoint was last woken."""
         self._checkpoint_every = BACKGROUND_CHECKPOINT_BYTES
+        self._restart_bytes = RESTART_BYTES
         self._checkpointer: _Checkpointer | None = None
         file = Path(path)
         if not create and not file.is_file():
@@ -178,7 +182,7 @@ class SqliteStore(SqlStore):
                 return
             self._appended = 0
             if self._checkpointer is None or not self._checkpointer.is_alive():  # first, or after a fork
-                self._checkpointer = _Checkpointer(self, self._synchronous)
+                self._checkpointer = _Checkpointer(self, self._synchronous, self._restart_bytes)
                 self._checkpointer.start()
             self._checkpointer.wake()
 
@@ -205,13 +209,14 @@ class _Checkpointer(threading.Thread):
     of its own, so that writers do not wait for it. A failure is logged and left to the writers'
     own checkpoints; it never affects what a commit guarantees."""
 
-    def __init__(self, owner: SqliteStore, synchronous: str) -> None:
+    def __init__(self, owner: SqliteStore, synchronous: str, restart_bytes: int) -> None:
         super().__init__(name="recnav-rules-log-checkpoint", daemon=True)
         self._owner = weakref.ref(owner)
         self._path = owner.location
         self._synchronous = synchronous
         self._woken = threading.Event()
         self._stopping = False
+        self._restart_bytes = restart_bytes
 
     def wake(self) -> None:
         self._woken.set()
@@ -243,8 +248,19 @@ class _Checkpointer(threading.Thread):
                 self._woken.clear()
                 if self._stopping:
                     return
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self.checkpoint(conn, self._restart_bytes)
         except sqlite3.Error as exc:
             _logger.debug("background checkpoint of %s stopped: %s", self._path, exc)
         finally:
             conn.close()
+
+    @staticmethod
+    def checkpoint(conn: sqlite3.Connection, restart_bytes: int) -> bool:
+        """One checkpoint: copy what can be copied without waiting (``PASSIVE``); then, when the
+        WAL holds ``restart_bytes`` or more, the rest while writers wait (``RESTART``: a few
+        milliseconds, that little being left), so that the next writer starts the WAL again rather
+        than copying it itself. Returns whether it restarted."""
+        frames = int(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+        if frames * int(conn.execute("PRAGMA page_size").fetchone()[0]) < restart_bytes:
+            return False
+        return int(conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]) == 0
