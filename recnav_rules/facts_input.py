@@ -57,8 +57,10 @@ def _fast(data: bytes) -> Any:
     read) colons, while the line holds (members given) + (colons written inside strings). When
     the line escapes no colon (no ``\u003a``), the colons inside strings are the same on both
     sides, and a key given twice leaves one member (and all of its value) out of ``value``:
-    the counts differ exactly when a key was repeated. Anything unusual (an escaped colon, a
-    19-digit run, deep nesting, anything orjson refuses) goes to the careful reader instead.
+    the counts differ exactly when a key was repeated. A line that is exactly what orjson writes
+    back (compact JSON) needs no count: a repeated key would have made the two differ. Anything
+    unusual (an escaped colon, a 19-digit run, deep nesting, anything orjson refuses) goes to
+    the careful reader instead.
     """
     shapes = data.translate(_SHAPES)  # first: orjson before 3.9.15 has no nesting limit of its own
     if shapes.count(b"[") > _MAX_FAST_BRACKETS or _LONG_DIGIT_RUN in shapes:
@@ -79,6 +81,8 @@ def _keys_once(data: bytes) -> Any:
         written = orjson.dumps(value)
     except orjson.JSONEncodeError:  # pragma: no cover  # orjson writes what it reads
         return _CAREFUL
+    if written == data:  # compact JSON as orjson writes it: every member read back (no count needed)
+        return value
     if written.count(b":") != data.count(b":"):  # a key given twice (never a false alarm)
         return _CAREFUL
     return value

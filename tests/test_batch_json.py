@@ -278,3 +278,12 @@ def test_unvouched_reading_still_refuses_a_repeated_key() -> None:
     assert loads_json_unvouched(b'{"c": [{"a": 1, "a": 1}]}') is None
     assert loads_json_unvouched(b'{"n": 18446744073709551616}') == {"n": 1.8446744073709552e19}  # not vouched for: a float
     assert loads_json_unvouched(b'{"n": 1}') == {"n": 1}
+
+
+def test_compact_lines_read_back_exactly_need_no_count_and_a_repeat_still_shows() -> None:
+    compact = json.dumps(BASELINE, separators=(",", ":")).encode()
+    assert _fast(compact) == BASELINE
+    repeated = compact.replace(b'{"', b'{"in_custody":false,"', 1)
+    assert _fast(repeated) is _CAREFUL
+    with pytest.raises(DuplicateKeyError):
+        loads_json(repeated)
