@@ -160,6 +160,7 @@ class CommitAfterPassive:
 
     def __init__(self, conn: sqlite3.Connection, log: DecisionLog, policy: recnav_rules.Policy, path: Path) -> None:
         self.conn, self.log, self.policy, self.path = conn, log, policy, path
+        self.commits = 0
 
     def execute(self, sql: str) -> sqlite3.Cursor:
         if "PASSIVE" not in sql:
@@ -169,6 +170,7 @@ class CommitAfterPassive:
             reader.execute("SELECT COUNT(*) FROM records").fetchone()  # reads the WAL, as it is before the checkpoint
             found = self.conn.execute(sql).fetchone()
             record(self.log, self.policy, 1)
+            self.commits += 1
             reader.execute("COMMIT")
         return self.conn.execute("SELECT ?, ?, ?", found)
 
@@ -183,8 +185,10 @@ def test_a_checkpoint_past_the_restart_size_lets_the_wal_start_again(
     with DecisionLog(path) as log, sqlite3.connect(path, isolation_level=None) as conn:
         record(log, hiu, 10)
         before = (Path(f"{path}-wal").stat().st_size - 32) // (2048 + 24)  # not yet checkpointed: all the WAL holds
-        restarted = sqlite_store._Checkpointer.checkpoint(CommitAfterPassive(conn, log, hiu, path), 2048 if restart else 2**40)  # type: ignore[arg-type]
+        during = CommitAfterPassive(conn, log, hiu, path)
+        restarted = sqlite_store._Checkpointer.checkpoint(during, 2048 if restart else 2**40)  # type: ignore[arg-type]
         assert restarted is restart
+        assert during.commits == (2 if restart else 1)  # a second pass without waiting before the restart
         record(log, hiu, 1)
         after = wal_frames(conn)
         if restart:
@@ -192,4 +196,13 @@ def test_a_checkpoint_past_the_restart_size_lets_the_wal_start_again(
         else:
             assert after > before  # the commit made during the checkpoint was left to copy: the WAL went on growing
         result = log.verify()
-        assert result.ok and result.records == 12
+        assert result.ok and result.records == 11 + during.commits
+
+
+def test_syncing_the_files_ahead_of_a_restart_passes_over_missing_ones(tmp_path: Path, hiu: recnav_rules.Policy) -> None:
+    sqlite_store._sync_files(str(tmp_path / "absent.sqlite"))  # neither file: nothing to sync, no error
+    with DecisionLog(tmp_path / "synced.sqlite") as log:
+        record(log, hiu, 2)
+        sqlite_store._sync_files(log.location)  # both files there, one connection writing
+        result = log.verify()
+        assert result.ok and result.records == 2
