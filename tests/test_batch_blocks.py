@@ -257,3 +257,25 @@ def test_a_worker_that_dies_costs_its_chunk_and_every_line_is_counted(tmp_path: 
     assert decided[:3] == [1, 2, 3]
     summary = capsys.readouterr().err.splitlines()[-1]
     assert summary == f"lines in: 14, decisions: {len(decided)}, errors: {len(bad)}, blank: 1"
+
+
+def test_batch_lines_of_a_dated_policy_name_the_policy_in_force(tmp_path: Path) -> None:
+    """Lines made without the decision pick the parameter values in force on the as-of date and
+    refuse a date before the policy takes effect, as ``evaluate`` does."""
+    import datetime as dt
+
+    from tests.test_programs import DATED
+
+    path = tmp_path / "dated.yaml"
+    path.write_text(DATED, encoding="utf-8")
+    policy = recnav_rules.load_policy(path)
+    known = batch._known_facts(policy)
+    raw = b'{"age": 17}'
+    for day in (dt.date(2030, 3, 31), dt.date(2030, 4, 1)):
+        is_error, line, _ = batch._decide_raw(policy, known, 4, raw, day, False, None)
+        assert not is_error
+        assert json.loads(line) == {"line": 4, **decision_summary(policy.evaluate({"age": 17}, as_of=day))}
+    before, after = (json.loads(batch._decide_raw(policy, known, 4, raw, d, False, None)[1]) for d in (dt.date(2030, 3, 31), dt.date(2030, 4, 1)))
+    assert (before["outcome"], after["outcome"]) == ("reject", "accept") and before["policy"]["digest"] != after["policy"]["digest"]
+    is_error, line, _ = batch._decide_raw(policy, known, 4, raw, dt.date(2025, 12, 31), False, None)
+    assert is_error and "before policy 'dated' takes effect" in json.loads(line)["error"]
