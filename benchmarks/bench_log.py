@@ -77,14 +77,18 @@ def single(folder: Path, count: int, durability: str | None) -> None:
 def _cli(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "recnav_rules.cli", *args], capture_output=True, text=True, env=env, check=False)
+    # run from this checkout's root: ``-m`` puts the working directory first on the path, so the
+    # command would otherwise import whichever recnav_rules the caller's directory holds
+    done = subprocess.run(
+        [sys.executable, "-m", "recnav_rules.cli", *args], capture_output=True, text=True, env=env, check=False, cwd=ROOT,
+    )
     return time.perf_counter() - started, done
 
 
 def batch(folder: Path, count: int, jobs: int, given: str | None) -> None:
     source, out, log = folder / "in.jsonl", folder / "out.jsonl", folder / "batch.sqlite"
     if given is not None:
-        source = Path(given)
+        source = Path(given).resolve()
         with source.open("rb") as handle:
             count = sum(1 for _ in handle)
         print(f"input: {count:,} referrals from {source}")
@@ -137,7 +141,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(dir=args.folder) as name:
-        folder = Path(name)
+        folder = Path(name).resolve()  # the commands run from the checkout's root
         if args.single:
             single(folder, args.single, args.durability)
         if args.referrals or args.input:
