@@ -747,3 +747,16 @@ def test_zoned_and_fractional_times_without_floats_are_recorded_canonically(log:
         (text,) = conn.execute("SELECT record FROM records").fetchone()
     assert rfc8785.dumps(json.loads(text)).decode("utf-8") == text
     assert "2026-11-18T08:00:00-05:00" in text and log.replay().ok
+
+
+def test_recording_leaves_the_facts_digest_in_the_decision(log: DecisionLog, hiu: recnav_rules.Policy) -> None:
+    """The record's canonical facts are written once: their digest is left in the decision, so a
+    batch line written after the record does not encode the facts again, and it is the digest."""
+    from recnav_rules.decision import facts_digest
+
+    decision = hiu.evaluate(BASELINE, as_of=AS_OF)
+    assert decision._c[1] is None
+    log.record_maker(hiu).prepare(decision, BASELINE)
+    assert decision._c[1] == facts_digest(decision._values or {}, floats=False)
+    stored = log.get(log.record(decision, policy=hiu, facts=BASELINE).decision_id)
+    assert stored is not None and stored.body["facts_digest"] == decision.facts_digest

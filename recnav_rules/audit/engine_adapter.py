@@ -224,11 +224,12 @@ def checked_facts_json(decision: Decision) -> tuple[bytes, str] | None:
         return None
     text = canonical_bytes(values, floats=False, checked_times=True)
     cache = getattr(decision, "_c", None)
-    digest = cache[1] if isinstance(cache, list) and len(cache) == 2 and isinstance(cache[1], str) else None
+    held = isinstance(cache, list) and len(cache) > 1  # Decision._c: [..., facts digest, ...]
+    digest = cache[1] if held and isinstance(cache[1], str) else None  # type: ignore[index]
     if digest is None:
         digest = hashlib.sha256(text).hexdigest()
-        if isinstance(cache, list) and len(cache) == 2:
-            cache[1] = digest
+        if held:
+            cache[1] = digest  # type: ignore[index]
     return text, digest
 
 
