@@ -206,3 +206,16 @@ def test_syncing_the_files_ahead_of_a_restart_passes_over_missing_ones(tmp_path:
         sqlite_store._sync_files(log.location)  # both files there, one connection writing
         result = log.verify()
         assert result.ok and result.records == 2
+
+
+def test_the_time_text_follows_the_clock_across_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole second's text is kept between records: it must change with the clock, forward
+    and back (a clock set back), and never hand one second's text to another."""
+    from recnav_rules.audit import store
+
+    moments = [1_790_000_000_999_999_000, 1_790_000_001_000_000_000, 1_790_000_001_500_000_000, 1_789_999_999_000_001_000]
+    for ns in moments:
+        monkeypatch.setattr(store.time, "time_ns", lambda ns=ns: ns)
+        seconds, micros = divmod(ns // 1000, 1_000_000)
+        expected = dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{micros:06d}Z"
+        assert utc_now() == expected

@@ -45,6 +45,7 @@ from recnav_rules.audit.engine_adapter import (
 )
 from recnav_rules.audit.subject import subject_key_of_facts
 from recnav_rules.canonical import canonical_bytes
+from recnav_rules.decision import _FIELDS as _DECISION_FIELDS
 from recnav_rules.decision import Decision
 from recnav_rules.engine.model import Outcome
 from recnav_rules.policy import Policy
@@ -137,29 +138,38 @@ def decision_body(
     (``engine_adapter.checked_facts_json``)."""
     criteria, rules = trace_letters(decision, layout)
     facts, digest = checked if checked is not None else (checked_values(decision), decision.facts_digest)
-    steps = decision.next_steps
+    # the decision's fields, read from its tuple once (each property read is a call, and its
+    # lists are copies); the encoder writes tuples as arrays
+    (outcome, complete, missing, reasons, signposts, steps, policy_id, version, _title, policy_digest,
+     engine, engine_version, as_of, defaults_used, personal, _reference, notes) = decision._d[:17]  # fmt: skip
     return {
         "format": RECORD_FORMAT,
-        "policy": {"id": decision.policy_id, "version": decision.policy_version, "digest": decision.policy_digest},
-        "engine": {"name": decision.engine, "version": decision.engine_version},
-        "as_of": decision.as_of.isoformat(),
+        "policy": {"id": policy_id, "version": version, "digest": policy_digest},
+        "engine": {"name": engine, "version": engine_version},
+        "as_of": as_of.isoformat(),
         "checked_facts": facts,
         "facts_digest": digest,
-        "defaults_used": decision.defaults_used,
-        "personal_facts_withheld": decision.personal_facts_withheld,
-        "outcome": _VALUE[decision.outcome],
-        "complete": decision.complete,
-        "missing_facts": decision.missing_facts,
-        "reasons": [{"rule_id": r.rule_id, "outcome": _VALUE[r.outcome]} for r in decision.reasons],
-        "signposts": [s.service_id for s in decision.signposts],
+        "defaults_used": defaults_used,
+        "personal_facts_withheld": personal,
+        "outcome": _VALUE[outcome],
+        "complete": complete,
+        "missing_facts": missing,
+        "reasons": [{"rule_id": r.rule_id, "outcome": _VALUE[r.outcome]} for r in reasons],
+        "signposts": [s.service_id for s in signposts],
         "next_steps": [
             {"action": n.action, "due": _day(n.due), "window_start": _day(n.window_start), "actual": _day(n.actual), "status": n.status}
             for n in steps
-        ] if steps else steps,
-        "notes": decision.notes,
+        ],
+        "notes": notes,
         "trace": {"criteria": criteria, "rules": rules},
         "subject_key": subject_key,
     }
+
+
+assert _DECISION_FIELDS[:17] == (
+    "outcome", "complete", "missing_facts", "reasons", "signposts", "next_steps", "policy_id", "policy_version", "policy_title",
+    "policy_digest", "engine", "engine_version", "as_of", "defaults_used", "personal_facts_withheld", "reference_data", "notes",
+)  # fmt: skip
 
 
 def _trace_values(letters: object, ids: object) -> dict[str, str]:

@@ -72,10 +72,19 @@ DURABILITY = ("normal", "full")
 COLUMNS = "seq, decision_id, recorded_at, policy_id, as_of, outcome, subject_key, record, hash"
 
 
+_SECOND: tuple[int, str] = (-1, "")
+"""The last whole second ``utc_now`` wrote, and its text (records come many a second)."""
+
+
 def utc_now() -> str:
     """The current UTC time as ISO 8601 with microseconds and a ``Z`` (``2027-03-01T09:30:00.000000Z``)."""
+    global _SECOND
     seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{micros:06d}Z"
+    known, text = _SECOND  # one tuple read: safe across threads
+    if known != seconds:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _SECOND = (seconds, text)
+    return f"{text}.{micros:06d}Z"
 
 
 def chain_rows(records: Sequence[PreparedRecord], head_seq: int, head_hash: str) -> list[StoredRow]:
