@@ -401,7 +401,7 @@ class Decision:
     def with_decision_id(self, decision_id: str) -> Decision:
         """A copy of this decision carrying the id a decision log gave it."""
         fields = list(self._d)
-        fields[_FIELDS.index("decision_id")] = decision_id
+        fields[_DECISION_ID] = decision_id
         made = Decision._from_fields(tuple(fields))
         made._c[:] = self._c
         return made
@@ -578,6 +578,8 @@ def _field(index: int, name: str) -> property:
     read.__name__ = name
     return property(read, doc=f"The decision's {name.strip('_').replace('_', ' ')} (read-only).")
 
+
+_DECISION_ID = _FIELDS.index("decision_id")
 
 _LISTS = frozenset({"missing_facts", "reasons", "signposts", "next_steps", "could_change", "assumed_facts"})
 

@@ -157,6 +157,7 @@ class DecisionLog:
         self.location = self._store.location
         """The log's file path, or its URL without the password."""
         self._makers: dict[tuple[str, str, str], RecordMaker] = {}
+        self._last_maker: tuple[Policy, RecordMaker] | None = None
         self._lock = threading.Lock()
         self._contexts = _Contexts(self._store)
 
@@ -167,11 +168,15 @@ class DecisionLog:
 
         The stored source is compiled once to check it is the text the policy came from.
         """
+        last = self._last_maker  # the policy asked for before, as the same (immutable) object: no key to work out
+        if last is not None and last[0] is policy:
+            return last[1]
         register = policy_register(policy)
         key = (policy.digest, register.digest if register is not None else "", policy.file)
         with self._lock:
             maker = self._makers.get(key)
         if maker is not None:
+            self._last_maker = (policy, maker)
             return maker
         try:
             text = policy_source(policy).decode("utf-8")
@@ -202,6 +207,7 @@ class DecisionLog:
         self._store.put_blob(maker.context_sha256, CONTEXT_KIND, context)
         with self._lock:
             self._makers[key] = maker
+        self._last_maker = (policy, maker)
         return maker
 
     def record(self, decision: Decision, *, policy: Policy, facts: Mapping[str, Any]) -> Decision:
