@@ -37,6 +37,7 @@ import argparse
 import datetime as dt
 import errno
 import gc
+import hashlib
 import itertools
 import json
 import os
@@ -63,7 +64,7 @@ from recnav_rules.decision import Decision, facts_digest
 from recnav_rules.engine.dates import today_in_london
 from recnav_rules.engine.evaluator import Summary
 from recnav_rules.errors import FactValidationError, PolicyError
-from recnav_rules.facts_input import DuplicateKeyError, loads_json, loads_json_unvouched
+from recnav_rules.facts_input import DuplicateKeyError, loads_json, read_json_line
 from recnav_rules.policy import Policy
 
 __all__ = [
@@ -188,6 +189,8 @@ _POLICY_ID, _POLICY_VERSION, _POLICY_DIGEST, _AS_OF, _DECISION_ID = (
 )
 assert _DECISION_FIELDS[:6] == ("outcome", "complete", "missing_facts", "reasons", "signposts", "next_steps")
 
+_sha256 = hashlib.sha256
+
 _SUMMARIES: dict[tuple[Any, ...], tuple[Any, Any, Any, Any, bytes]] = {}
 """The middle of summary lines already written (``_summary_middle``), with the tuples they were
 written from (kept alive by this, so their ids are not reused while they are here)."""
@@ -244,12 +247,19 @@ def _decision_line(line: int, decision: Decision, trace: bool) -> bytes:
     return b'{"line":%d,"decision_id":%s,%s,"facts_digest":"%s"}' % (line, _json_line(found), middle, digest)
 
 
-def _summary_line(line: int, summary: Summary, as_of: dt.date) -> bytes:
+def _summary_line(line: int, summary: Summary, as_of: dt.date, written: bytes | None = None) -> bytes:
     """``_decision_line`` of the decision ``NativeEngine.summary`` describes, without making it:
-    the same bytes (a test holds them to it)."""
+    the same bytes (a test holds them to it). ``written``: the facts as given in canonical JSON
+    (``read_json_line``), whose digest is the facts digest when the summary has no checked
+    facts of its own (``NativeEngine.summary(written=True)``)."""
     settled, steps, given, identity, floats = summary
     middle = _summary_middle(settled[0], settled[1], settled[2], settled[3], settled[4], steps, as_of, (identity[0], identity[1], identity[3]))
-    digest = facts_digest(given, floats=floats).encode("ascii")  # hexadecimal
+    if given is None:
+        if written is None:
+            raise ValueError("a summary of facts as written needs what was written")
+        digest = _sha256(written).hexdigest().encode("ascii")
+    else:
+        digest = facts_digest(given, floats=floats).encode("ascii")  # hexadecimal
     return b'{"line":%d,%s,"facts_digest":"%s"}' % (line, middle, digest)
 
 
@@ -368,15 +378,20 @@ def _decide_raw(
     """Parse, decide and serialise one input line: (is_error, output JSON line, decision log record or None)."""
     if not trace and recorder is None and isinstance(raw, bytes):
         # The summary line straight from the engine's parts, no decision made. Without number
-        # facts the line is read unvouched (loads_json_unvouched: what the program accepts is
-        # what loads_json gives); whatever the program hands over to the interpreter is read
-        # again in full and decided (or diagnosed) below.
-        facts = loads_json_unvouched(raw) if not policy._native.floats else _parse_line(raw)[0]
+        # facts the line is read unvouched (read_json_line, as loads_json_unvouched: what the
+        # program accepts is what loads_json gives); whatever the program hands over to the
+        # interpreter is read again in full and decided (or diagnosed) below.
+        written: bytes | None = None
+        if policy._native.floats:
+            facts = _parse_line(raw)[0]
+        else:  # the facts and their canonical JSON, whose digest the facts digest may be
+            read = read_json_line(raw)
+            facts, written = (None, None) if read is None else read
         if facts.__class__ is dict and len(facts) <= MAX_UNKNOWN_FACTS:
             try:
-                summary = policy._summary(facts, as_of)
+                summary = policy._summary(facts, as_of, written=written is not None)
                 if summary is not None:
-                    return False, _summary_line(line, summary, as_of), None
+                    return False, _summary_line(line, summary, as_of, written), None
             except FactValidationError as exc:
                 return True, _error_line(_fact_error(line, exc)), None
             except Exception as exc:  # noqa: BLE001  # one line never ends the run

@@ -11,7 +11,7 @@ import orjson
 from recnav_rules.engine.source import DEFAULT_LIMITS, load_yaml_text
 from recnav_rules.errors import PolicyError, printable
 
-__all__ = ["DuplicateKeyError", "loads_json", "loads_json_unvouched", "parse_facts_text", "read_facts"]
+__all__ = ["DuplicateKeyError", "loads_json", "loads_json_unvouched", "parse_facts_text", "read_facts", "read_json_line"]
 
 
 class DuplicateKeyError(ValueError):
@@ -71,21 +71,29 @@ def _fast(data: bytes) -> Any:
 def _keys_once(data: bytes) -> Any:
     """orjson's reading of ``data`` when no object in it repeats a key (``_fast``'s exact
     check), else ``_CAREFUL``; numbers and nesting not looked at."""
+    read = _read_once(data, 0)
+    return _CAREFUL if read is None else read[0]
+
+
+def _read_once(data: bytes, option: int) -> tuple[Any, bytes] | None:
+    """(orjson's reading of ``data``, the value written back by orjson with ``option``) when no
+    object in it repeats a key (``_fast``'s exact check: the colons are counted, and no option
+    changes how many there are), else None."""
     if b"\\" in data and b"\\u003" in data:  # \u003a may be an escaped colon
-        return _CAREFUL
+        return None
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:  # bad JSON, a BOM, NaN, a lone surrogate, ...: json decides
-        return _CAREFUL
+        return None
     try:
-        written = orjson.dumps(value)
+        written = orjson.dumps(value, option=option)
     except orjson.JSONEncodeError:  # pragma: no cover  # orjson writes what it reads
-        return _CAREFUL
-    if written == data:  # compact JSON as orjson writes it: every member read back (no count needed)
-        return value
+        return None
+    if written == data:  # written as orjson writes it: every member read back (no count needed)
+        return value, written
     if written.count(b":") != data.count(b":"):  # a key given twice (never a false alarm)
-        return _CAREFUL
-    return value
+        return None
+    return value, written
 
 
 def loads_json_unvouched(data: bytes) -> Any:
@@ -98,6 +106,15 @@ def loads_json_unvouched(data: bytes) -> Any:
     by ``loads_json`` (the batch command does), so the errors are the same too."""
     value = _keys_once(data)
     return None if value is _CAREFUL else value
+
+
+def read_json_line(data: bytes) -> tuple[Any, bytes] | None:
+    """``loads_json_unvouched`` (the same value, the same conditions) with the value written
+    back in canonical form: orjson with sorted keys, the RFC 8785 bytes of a value without
+    floats (canonical.py) — what a batch line's facts digest is taken of when the facts as
+    given are the checked facts (``NativeEngine.summary``). None when the line needs
+    ``loads_json``. Costs one sorted write instead of the duplicate check's plain one."""
+    return _read_once(data, orjson.OPT_SORT_KEYS)
 
 
 def loads_json(text: str | bytes) -> Any:

@@ -141,13 +141,13 @@ class Policy:
             decision = log.record(decision, policy=self, facts=facts)
         return decision
 
-    def _summary(self, facts: Mapping[str, Any], day: dt.date) -> Summary | None:
+    def _summary(self, facts: Mapping[str, Any], day: dt.date, *, written: bool = False) -> Summary | None:
         """``NativeEngine.summary`` of the policy in force on ``day`` (for batch lines)."""
         if self._periods:
             in_force = self._in_force(day)
             if in_force is not self:
-                return in_force._summary(facts, day)
-        return self._native.summary(facts, day)
+                return in_force._summary(facts, day, written=written)
+        return self._native.summary(facts, day, written=written)
 
     def _in_force(self, day: dt.date) -> Policy:
         """This policy, or the one compiled with the parameter values in force on ``day``."""

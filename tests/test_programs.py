@@ -41,7 +41,7 @@ def builtins() -> list[Policy]:
 # -- the safety rule of generated code ---------------------------------------------------------
 
 _ALLOWED_NAMES = re.compile(
-    r"(k|v|l|c|r|t|f|days)\d+|K|make|program|records|rows|row|facts|as_of|personal|p|env|defaults|notes|rec|day"
+    r"(k|v|l|c|r|t|f|days)\d+|K|make|program|records|rows|row|facts|as_of|personal|p|env|defaults|notes|rec|day|same"
     r"|None|True|False|and|or|not|is|in|if|elif|else|for|return|try|except|def"
     # attributes and methods of values the program reads: types, dicts, lists, dates
     r"|__class__|issuperset|get|copy|append|year|month|date|tzinfo|values|del"
@@ -73,6 +73,7 @@ def assert_safe(source: str) -> None:
 @pytest.mark.parametrize("policy", builtins(), ids=lambda p: p.id)
 def test_generated_source_of_every_builtin_policy_is_safe(policy: Policy) -> None:
     assert_safe(policy.program_source())
+    assert_safe(codegen.generate(policy.compiled, as_given=True).source)  # the batch lines' program
     for fields in codegen.packed_lists(policy.compiled).values():  # the record makers' source too
         assert_safe(codegen.records_source(fields).source)
 

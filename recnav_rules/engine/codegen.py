@@ -125,8 +125,11 @@ class _Writer:
 
 
 class _Generator:
-    def __init__(self, policy: CompiledPolicy) -> None:
+    def __init__(self, policy: CompiledPolicy, *, as_given: bool = False) -> None:
         self.policy = policy
+        self.as_given = as_given
+        """Also work out ``same`` (see ``build``): whether the facts as given are, in JSON, the
+        checked facts given."""
         self.w = _Writer()
         self.local_of: dict[str, str] = {}
         """Fact or derived name to the local holding its value (None when unknown)."""
@@ -149,8 +152,11 @@ class _Generator:
         # kept as given once checked); "not known" (None) is left out, personal facts are removed
         # once checked, and values read into another form (dates, records) are put back below
         w.emit(body, "env = facts.copy()")
+        if self.as_given:
+            w.emit(body, "same = True")
         w.emit(body, "if None in env.values():")
         w.emit(body + 1, f"env = {w.const(_without_unknowns)}(env)")
+        self.not_same(body + 1)  # "not known" is given but left out of the checked facts
         w.emit(body, "personal = []")
         w.emit(body, "p = []")
         self.check_bools(body)
@@ -204,7 +210,8 @@ class _Generator:
             rule_locals.append(f"r{index}")
         values = _tuple(rule_locals)
         leaves = _tuple(self.leaf_locals)
-        w.emit(body, f"return (env, {given}, defaults, personal, notes, {values}, {leaves})")
+        same = ", same" if self.as_given else ""
+        w.emit(body, f"return (env, {given}, defaults, personal, notes, {values}, {leaves}{same})")
         # every constant is a variable of the enclosing function ``make``, bound to the constants
         # tuple K by index (no value is ever written into this text); the program reads them as
         # free variables, which costs nothing per call (keyword-only defaults cost a dictionary
@@ -227,6 +234,16 @@ class _Generator:
         return iter(seen)
 
     # -- facts ------------------------------------------------------------------------------
+    def not_same(self, depth: int, test: str | None = None) -> None:
+        """With ``as_given``: the facts as given are not (``test``: may not be) the checked facts."""
+        if not self.as_given:
+            return
+        if test is None:
+            self.w.emit(depth, "same = False")
+        else:
+            self.w.emit(depth, f"if {test}:")
+            self.w.emit(depth + 1, "same = False")
+
     def check_bools(self, depth: int) -> None:
         """Every plain yes/no fact read and checked at once: each must be True, False or None
         (by identity, so 1 and 1.0 are refused as the interpreter refuses them)."""
@@ -257,6 +274,7 @@ class _Generator:
             w.emit(inner + 1, "return None")
             w.emit(inner, f"personal.append({key})")
             w.emit(inner, f"del env[{key}]")
+            self.not_same(inner)  # given, but never among the checked facts
             return
         if kind == "enum":
             allowed = w.const(frozenset(spec.values))
@@ -273,7 +291,8 @@ class _Generator:
             w.emit(inner + 1, "return None")
             return  # kept as it was given
         if kind == "date":
-            # read_date, inline: YYYY-MM-DD text (length and hyphens fixed) or a date
+            # read_date, inline: YYYY-MM-DD text (length and hyphens fixed) or a date; either
+            # way JSON writes the date read as it was given (with ``as_given``, still the same)
             w.emit(inner, f"if {v}.__class__ is {w.const(str)}:")
             w.emit(inner + 1, f"if {w.const(len)}({v}) != {w.const(10)} or {v}[{w.const(4)}] != {w.const('-')} or {v}[{w.const(7)}] != {w.const('-')}:")
             w.emit(inner + 2, "return None")
@@ -290,6 +309,7 @@ class _Generator:
             w.emit(inner, f"{v} = {w.const(ods_code_of)}({v})")
             w.emit(inner, f"if {v} is None:")
             w.emit(inner + 1, "return None")
+            self.not_same(inner, f"{v} != facts[{key}]")  # trimmed or upper-cased
         elif kind == "list" and _plain_records(spec):
             self.check_list(inner, v, key, name, spec)
         else:  # number, string, datetime, ods_code, list: the shared checker, failure hands over
@@ -297,6 +317,7 @@ class _Generator:
             w.emit(inner, f"{v} = {checker}({v}, {key}, p)")
             w.emit(inner, "if p:")
             w.emit(inner + 1, "return None")
+            self.not_same(inner, f"{v} is not facts[{key}]")  # read into another form
         w.emit(inner, f"env[{key}] = {v}")
 
     def check_list(self, depth: int, v: str, key: str, name: str, spec: Any) -> None:
@@ -336,12 +357,24 @@ class _Generator:
                 # (characters 4, 7, 10 and 13 read at once: "-", "-", "T" or a space, ":")
                 w.emit(body, f"if {local}.__class__ is not {w.const(str)} or not ({w.const(16)} <= {w.const(len)}({local}) <= {w.const(40)}) or {local}[{w.const(4)}:{w.const(14)}:{w.const(3)}] not in {w.const(_DATETIME_MARKS)}:")
                 w.emit(body + 1, "return None")
+                if self.as_given:
+                    text = w.temp()
+                    w.emit(body, f"{text} = {local}")
                 w.emit(body, "try:")
                 w.emit(body + 1, f"{local} = {w.const(dt.datetime.fromisoformat)}({local})")
                 w.emit(body, f"except {w.const(ValueError)}:")
                 w.emit(body + 1, "return None")
                 w.emit(body, f"if {local}.tzinfo is not None and {w.const(odd_offset)}({local}):")
                 w.emit(body + 1, "return None")
+                if self.as_given:
+                    # JSON writes a date-time as isoformat() does (canonical.py): as given when
+                    # it was YYYY-MM-DDTHH:MM:SS with no offset (with the checks above, the only
+                    # 19 characters, "T" 10th and ":" 16th, fromisoformat reads as digits alone;
+                    # a test holds the two to it). Anything else is made into JSON anew.
+                    self.not_same(
+                        body,
+                        f"{w.const(len)}({text}) != {w.const(19)} or {text}[{w.const(10)}:{w.const(17)}:{w.const(6)}] != {w.const('T:')} or {local}.tzinfo is not None",
+                    )
             else:
                 w.emit(body, f"{local} = {w.const(read_date)}({local})")
                 w.emit(body, f"if {local} is None:")
@@ -543,9 +576,9 @@ def _tuple(names: list[str]) -> str:
     return "(" + ", ".join(names) + ",)"
 
 
-def generate(policy: CompiledPolicy) -> Generated:
-    """The source and constants of a policy's program (no code is run)."""
-    return _Generator(policy).generate()
+def generate(policy: CompiledPolicy, *, as_given: bool = False) -> Generated:
+    """The source and constants of a policy's program (no code is run); see ``build``."""
+    return _Generator(policy, as_given=as_given).generate()
 
 
 def source_of(policy: CompiledPolicy) -> str:
@@ -553,9 +586,16 @@ def source_of(policy: CompiledPolicy) -> str:
     return generate(policy).source
 
 
-def build(policy: CompiledPolicy) -> Program:
-    """Compile the generated source once; the function runs with no builtins at all."""
-    program: Program = _compile(generate(policy))
+def build(policy: CompiledPolicy, *, as_given: bool = False) -> Program:
+    """Compile the generated source once; the function runs with no builtins at all.
+
+    ``as_given=True`` builds the program batch lines use: it returns one more value, ``same``,
+    True when the facts as given are, written as JSON, exactly the checked facts given (none
+    is personal or "not known", and none was read into another form that JSON writes
+    differently: a trimmed code, a date-time not written as ``isoformat()`` writes it). The
+    digest of the checked facts is then the digest of the facts as given, which the batch
+    reader has already written in canonical form (``batch._summary_line``)."""
+    program: Program = _compile(generate(policy, as_given=as_given))
     return program
 
 

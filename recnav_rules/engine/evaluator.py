@@ -735,8 +735,9 @@ _SETTLED_CACHE_SIZE = 4_096
 _Settled = tuple[
     Outcome, bool, tuple[str, ...], tuple[Reason, ...], tuple[Signpost, ...], tuple[tuple[str, ...], ...], tuple[str, ...], tuple[str, ...]
 ]
-Summary = tuple[_Settled, tuple[NextStep, ...], dict[str, Any], tuple[str, str, str, str], bool]
-"""``NativeEngine.summary``: settled parts, next steps, checked facts given, policy identity, floats."""
+Summary = tuple[_Settled, tuple[NextStep, ...], dict[str, Any] | None, tuple[str, str, str, str], bool]
+"""``NativeEngine.summary``: settled parts, next steps, checked facts given (None: the facts as
+written, see ``NativeEngine.summary``), policy identity, floats."""
 
 
 class _TypedKeyCache(dict[tuple[Any, ...], bytes]):

@@ -24,11 +24,13 @@ __all__ = ["NativeEngine"]
 class NativeEngine:
     """One policy's generated program with its interpreter. Immutable: share across threads."""
 
-    __slots__ = ("_dated", "floats", "interpreter", "program")
+    __slots__ = ("_as_given", "_dated", "floats", "interpreter", "program")
 
     def __init__(self, interpreter: Evaluator) -> None:
         self.interpreter = interpreter
         self.program = codegen.build(interpreter.policy)
+        self._as_given: codegen.Program | None = None
+        """The program batch lines use (``codegen.build(as_given=True)``), built when first asked for."""
         self.floats = _may_hold_floats(interpreter)
         """Whether checked facts can hold a float (the policy has ``number`` facts or fields)."""
         policy = interpreter.policy
@@ -44,25 +46,41 @@ class NativeEngine:
         env, given, defaults, personal, notes, values, leaves = result
         return interpreter.decide((env, given, defaults, personal, notes), values, as_of, engine, leaves, self.floats, rows=True)
 
-    def summary(self, facts: Mapping[str, Any], as_of: dt.date) -> Summary | None:
+    def summary(self, facts: Mapping[str, Any], as_of: dt.date, *, written: bool = False) -> Summary | None:
         """What a decision's summary (``batch.decision_summary``) needs, without the decision:
         (the settled parts, next steps, checked facts given, the policy's id, version, title and
         digest, whether the facts may hold floats); None when the program hands the facts over
         to the interpreter (``evaluate`` then diagnoses or decides them). Raises as ``evaluate``
         does for an as-of date outside the policy's dates. Used for batch lines, where no one
-        asks for the rest of the decision."""
+        asks for the rest of the decision.
+
+        ``written=True`` is the caller's word that it holds the facts written as canonical JSON
+        (the batch reader does): the checked facts given are then None when the facts as given
+        are exactly them in JSON (``codegen.build(as_given=True)``), and their digest is the
+        digest of what the caller holds; nothing is made of them here."""
         interpreter = self.interpreter
         if self._dated:
             interpreter.check_effective(as_of)
-        result = self.program(facts, as_of)
-        if result is None:
-            return None
-        env, given, defaults, _personal, _notes, values, leaves = result
+        if written:
+            program = self._as_given
+            if program is None:  # built once; two threads at once would build equal programs
+                program = self._as_given = codegen.build(interpreter.policy, as_given=True)
+            result = program(facts, as_of)
+            if result is None:
+                return None
+            env, given, defaults, _personal, _notes, values, leaves, same = result
+            if same:
+                given = None
+        else:
+            result = self.program(facts, as_of)
+            if result is None:
+                return None
+            env, given, defaults, _personal, _notes, values, leaves = result
         settled = interpreter.settled(env, values, defaults, leaves)
         return (
             settled,
             interpreter.next_steps_of(env, settled[0], settled[1]),
-            interpreter.given_made(given) if interpreter.packed else given,
+            None if given is None else interpreter.given_made(given) if interpreter.packed else given,
             interpreter.identity,
             self.floats,
         )
