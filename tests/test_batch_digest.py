@@ -164,3 +164,25 @@ def test_a_line_in_any_key_order_or_spacing_has_one_digest() -> None:
     spaced = json.dumps(facts).encode()
     compact = json.dumps(dict(reversed(list(facts.items()))), separators=(",", ":")).encode()
     assert _line_as_read(facts, spaced) == _line_as_read(facts, compact) == _line_decided(facts)
+
+
+def test_text_of_the_usual_shape_that_python_reads_is_written_back_as_given() -> None:
+    """The generated program counts a call time as given when it has the usual shape (19
+    characters, "-", "-", "T", ":", ":" at 4, 7, 10, 13, 16): every such text fromisoformat
+    reads, whatever the other characters, has no offset and is written back as it was given."""
+    import itertools
+
+    alphabet = "0129:.,+-ZT W"  # digits at the edges of the fields and every other kind of character
+    shapes = ("2026-11-03T10:{}{}:{}{}", "2026-11-03T{}{}:15:{}{}", "{}{}26-{}1-0{}T10:15:00", "2026-{}{}-{}{}T10:15:00")
+    read = 0
+    for shape in shapes:
+        for chars in itertools.product(alphabet, repeat=4):
+            text = shape.format(*chars)
+            assert len(text) == 19 and text[4:17:3] == "--T::"
+            try:
+                moment = dt.datetime.fromisoformat(text)
+            except ValueError:
+                continue
+            read += 1
+            assert moment.tzinfo is None and orjson.dumps(moment) == b'"' + text.encode() + b'"', text
+    assert read > 400  # the shapes hold many texts Python reads

@@ -355,26 +355,23 @@ class _Generator:
             elif sub.type == "datetime":
                 # read_datetime, inline: the same tests, then the same parser
                 # (characters 4, 7, 10 and 13 read at once: "-", "-", "T" or a space, ":")
-                w.emit(body, f"if {local}.__class__ is not {w.const(str)} or not ({w.const(16)} <= {w.const(len)}({local}) <= {w.const(40)}) or {local}[{w.const(4)}:{w.const(14)}:{w.const(3)}] not in {w.const(_DATETIME_MARKS)}:")
-                w.emit(body + 1, "return None")
-                if self.as_given:
-                    text = w.temp()
-                    w.emit(body, f"{text} = {local}")
+                valid = f"{local}.__class__ is not {w.const(str)} or not ({w.const(16)} <= {w.const(len)}({local}) <= {w.const(40)}) or {local}[{w.const(4)}:{w.const(14)}:{w.const(3)}] not in {w.const(_DATETIME_MARKS)}"
+                # The usual text first, YYYY-MM-DDTHH:MM:SS: 19 characters with "-", "-", "T",
+                # ":" and ":" at 4, 7, 10, 13 and 16 (read at once), which passes those tests.
+                # Of such text fromisoformat reads only digits in the other places, with no
+                # offset, so JSON writes the time read exactly as it was given (isoformat(),
+                # canonical.py; a test holds the two to it): with ``as_given``, other text is
+                # made into JSON anew (not the same).
+                w.emit(body, f"if {local}.__class__ is not {w.const(str)} or {w.const(len)}({local}) != {w.const(19)} or {local}[{w.const(4)}:{w.const(17)}:{w.const(3)}] != {w.const('--T::')}:")
+                w.emit(body + 1, f"if {valid}:")
+                w.emit(body + 2, "return None")
+                self.not_same(body + 1)
                 w.emit(body, "try:")
                 w.emit(body + 1, f"{local} = {w.const(dt.datetime.fromisoformat)}({local})")
                 w.emit(body, f"except {w.const(ValueError)}:")
                 w.emit(body + 1, "return None")
                 w.emit(body, f"if {local}.tzinfo is not None and {w.const(odd_offset)}({local}):")
                 w.emit(body + 1, "return None")
-                if self.as_given:
-                    # JSON writes a date-time as isoformat() does (canonical.py): as given when
-                    # it was YYYY-MM-DDTHH:MM:SS with no offset (with the checks above, the only
-                    # 19 characters, "T" 10th and ":" 16th, fromisoformat reads as digits alone;
-                    # a test holds the two to it). Anything else is made into JSON anew.
-                    self.not_same(
-                        body,
-                        f"{w.const(len)}({text}) != {w.const(19)} or {text}[{w.const(10)}:{w.const(17)}:{w.const(6)}] != {w.const('T:')} or {local}.tzinfo is not None",
-                    )
             else:
                 w.emit(body, f"{local} = {w.const(read_date)}({local})")
                 w.emit(body, f"if {local} is None:")
