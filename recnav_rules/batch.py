@@ -96,6 +96,8 @@ _READ_BYTES = 1024 * 1024
 _BLOCK_BYTES = 4 * 1024 * 1024
 """A block of input lines is sent when it has ``DEFAULT_CHUNK_SIZE`` lines or this many bytes."""
 _MAX_POOL_RESTARTS = 8
+_SYNC_EVERY = 64 * 1024 * 1024
+"""An output file is asked to reach the disk (in a thread) after each this many bytes (``_Output``)."""
 _PARENT_POLL_SECONDS = 0.5
 
 T = TypeVar("T", bound=tuple[int, Any])
@@ -747,7 +749,7 @@ def _read_blocks(stream: BinaryIO, counts: _Counts, source: str, lines_per_block
     marks its place. The main process only finds line ends here; workers split the lines, skip
     blank ones and decide the rest."""
     read = getattr(stream, "read1", None) or stream.read  # read1: what a pipe has, without waiting for more
-    pieces: list[bytes] = []  # whole lines not sent yet
+    pieces: list[bytes | memoryview] = []  # whole lines not sent yet (the start of the first may be an earlier read's tail)
     whole = 0  # how many
     held = 0  # their bytes
     tail = b""  # the start of a line whose newline has not come yet
@@ -769,21 +771,28 @@ def _read_blocks(stream: BinaryIO, counts: _Counts, source: str, lines_per_block
                     continue
                 skipping = False
                 data = data[end + 1 :]
-            if tail:
-                data = tail + data
             find = data.find
             sent = at = 0  # data[:sent] is in blocks or pieces; data[:at] is whole lines
+            if tail and find(b"\n") < 0:  # no line ends here: the line begun before goes on (rare)
+                tail += data
+                at = sent = len(data)
+            elif tail:  # the line begun in an earlier read ends here: its start goes first
+                pieces.append(tail)
+                held += len(tail)
+                tail = b""
+            view = memoryview(data)  # pieces are views, copied once when their block is joined
             while (end := find(b"\n", at)) >= 0:
                 at = end + 1
                 whole += 1
                 if whole >= lines_per_block:
-                    pieces.append(data[sent:at])
+                    pieces.append(view[sent:at])
                     sent = at
                     yield block()
             if at > sent:
-                pieces.append(data[sent:at])
+                pieces.append(view[sent:at])
                 held += at - sent
-            tail = data[at:]
+            if at < len(data):  # the start of a line whose newline has not come yet
+                tail = data[at:]
             if pieces and (held >= _BLOCK_BYTES or len(tail) > MAX_LINE_BYTES):
                 yield block()
             if len(tail) > MAX_LINE_BYTES:
@@ -863,7 +872,12 @@ def _umask() -> int:
 
 class _Output:
     """One output file, written to a temporary file in the same folder and renamed into place
-    by ``commit()``; ``discard()`` removes the temporary file."""
+    by ``commit()``, once it is on disk (fsync); ``discard()`` removes the temporary file.
+
+    So that the last fsync has little left to do, every ``_SYNC_EVERY`` bytes a thread asks
+    the disk to catch up (fdatasync) while the run goes on; a failure it meets is raised by
+    ``commit()`` (the kernel reports a write-back error once per open file, so the thread's
+    report is the only one)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -880,14 +894,46 @@ class _Output:
         except OSError:
             pass
         self.handle: BinaryIO = os.fdopen(fd, "wb")
+        self._unsynced = 0
+        self._syncing: threading.Thread | None = None
+        self._sync_failed: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        written = self.handle.write(data)
+        self._unsynced += len(data)
+        if self._unsynced >= _SYNC_EVERY and (self._syncing is None or not self._syncing.is_alive()):
+            self.handle.flush()
+            self._unsynced = 0
+            self._syncing = threading.Thread(target=self._sync, args=(self.handle.fileno(),), name="recnav-output-sync", daemon=True)
+            self._syncing.start()
+        return written
+
+    def _sync(self, fd: int) -> None:
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            self._sync_failed = exc
+
+    def _synced(self) -> None:
+        """Wait for the thread (it uses the file descriptor); raise what it met."""
+        if self._syncing is not None:
+            self._syncing.join()
+            self._syncing = None
+        if self._sync_failed is not None:
+            raise self._sync_failed
 
     def commit(self) -> None:
+        self._synced()
         self.handle.flush()
         os.fsync(self.handle.fileno())
         self.handle.close()
         os.replace(self.temporary, self.path)
 
     def discard(self) -> None:
+        try:
+            self._synced()
+        except OSError:
+            pass
         try:
             self.handle.close()
         except OSError:
@@ -989,8 +1035,8 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
                 outputs[name] = _Output(path)
         except OSError as exc:  # bad input, like a missing input file (the CLI's convention)
             raise PolicyError.at(path, None, None, "unwritable", f"cannot write: {exc.strerror or exc}") from None
-        out = outputs["--out"].handle.write if "--out" in outputs else _text_writer(sys.stdout)
-        errors = outputs["--errors"].handle.write if "--errors" in outputs else _text_writer(sys.stderr)
+        out = outputs["--out"].write if "--out" in outputs else _text_writer(sys.stdout)
+        errors = outputs["--errors"].write if "--errors" in outputs else _text_writer(sys.stderr)
         if in_main_thread:
             previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
         bar = _progress_bar(stream) if sys.stderr.isatty() and "--errors" in outputs else None
@@ -1017,7 +1063,8 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
                     _progress(bar, counts)
             for name in ("--errors", "--out"):
                 if name in outputs:
-                    outputs.pop(name).commit()
+                    outputs[name].commit()  # a failure leaves it to discard() (the temporary file removed)
+                    del outputs[name]
             if to_stdout:
                 sys.stdout.flush()
         except BrokenPipeError:

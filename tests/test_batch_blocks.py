@@ -279,3 +279,37 @@ def test_batch_lines_of_a_dated_policy_name_the_policy_in_force(tmp_path: Path) 
     assert (before["outcome"], after["outcome"]) == ("reject", "accept") and before["policy"]["digest"] != after["policy"]["digest"]
     is_error, line, _ = batch._decide_raw(policy, known, 4, raw, dt.date(2025, 12, 31), False, None)
     assert is_error and "before policy 'dated' takes effect" in json.loads(line)["error"]
+
+
+def test_outputs_reach_the_disk_as_they_grow_and_the_file_is_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every ``_SYNC_EVERY`` bytes a thread asks the disk to catch up (fdatasync), so that the
+    last fsync has little left; the output is whole and in order all the same."""
+    synced: list[int] = []
+    real = os.fdatasync
+    monkeypatch.setattr(batch, "_SYNC_EVERY", 4096)
+    monkeypatch.setattr(batch.os, "fdatasync", lambda fd: (synced.append(fd), real(fd))[1])
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    facts = referrals(40)
+    source.write_text("".join(json.dumps(f) + "\n" for f in facts), encoding="utf-8")
+    assert main([*BATCH, str(source), "--out", str(out), "--jobs", "1"]) == 0
+    assert synced  # 40 lines of some 450 bytes passed 4 KiB several times
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [line["line"] for line in lines] == list(range(1, 41))
+    assert not list(tmp_path.glob(".out.jsonl.*.part"))
+
+
+def test_a_write_back_failure_met_by_the_thread_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The kernel reports a write-back error once per open file: when the thread meets it, the
+    run ends as for a full disk (exit 1, one line, no output file put in place)."""
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(batch, "_SYNC_EVERY", 4096)
+    monkeypatch.setattr(batch.os, "fdatasync", failing)
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("".join(json.dumps(f) + "\n" for f in referrals(40)), encoding="utf-8")
+    assert main([*BATCH, str(source), "--out", str(out), "--jobs", "1"]) == 1
+    assert "cannot write output: Input/output error" in capsys.readouterr().err
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.jsonl.*.part"))  # the temporary file is removed
