@@ -8,7 +8,7 @@ Memory stays flat however long the input: items are read lazily, in chunks, and 
 chunks; each worker gets the policy once (pickled when the policy can be pickled, otherwise
 loaded from its file by ``file#id`` with the caller's GP practice register, and its digest
 checked). In the command the main process reads the input a megabyte at a time and only finds
-line ends: it sends each block of 500 whole lines (at most 4 MiB) to a worker as one bytes
+line ends: it sends each block of 2,000 whole lines (at most 4 MiB) to a worker as one bytes
 object, and the worker splits, parses (orjson, with an exact duplicate-key check), decides and
 serialises (orjson) the lines and sends back the chunk's decision lines and error lines as one
 blob each, which the main process writes as they are. Results always come back in input order.
@@ -91,6 +91,10 @@ MAX_ERROR_CHARS = 4000
 """The longest ``error`` text an error record carries."""
 
 DEFAULT_CHUNK_SIZE = 500
+_LINES_PER_BLOCK = 2000
+"""The command sends workers blocks of this many input lines (fewer when ``_BLOCK_BYTES`` is
+reached first): larger blocks cost the main process less per line (a million HIU lines: 2.7 s of
+its CPU time with 2,000, 4.4 s with 500), and at most ``3 * jobs`` are in flight."""
 _IN_FLIGHT_PER_JOB = 3
 _READ_BYTES = 1024 * 1024
 _BLOCK_BYTES = 4 * 1024 * 1024
@@ -1042,7 +1046,7 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
         bar = _progress_bar(stream) if sys.stderr.isatty() and "--errors" in outputs else None
         log = _open_log(args)
         results: Generator[_Written, None, None] = _run(
-            policy, _read_blocks(stream, counts, args.batch, DEFAULT_CHUNK_SIZE), local=_decide_block,
+            policy, _read_blocks(stream, counts, args.batch, _LINES_PER_BLOCK), local=_decide_block,
             remote=_worker_block, failed=_block_failed, as_of=as_of, jobs=jobs, trace=args.trace,
             recorder=log.record_maker(policy) if log is not None else None,
         )

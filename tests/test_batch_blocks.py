@@ -119,7 +119,7 @@ def test_an_over_long_line_is_never_held_whole(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_each_output_line_is_the_summary_record(tmp_path: Path, hiu: recnav_rules.Policy, monkeypatch: pytest.MonkeyPatch, jobs: str) -> None:
-    monkeypatch.setattr(batch, "DEFAULT_CHUNK_SIZE", 7)
+    monkeypatch.setattr(batch, "_LINES_PER_BLOCK", 7)
     facts = referrals(40)
     source = tmp_path / "in.jsonl"
     text = "".join(json.dumps(f) + ("\n\n" if i % 9 == 4 else "\n") for i, f in enumerate(facts))
@@ -216,7 +216,7 @@ def test_standard_output_without_a_byte_buffer_gets_text(monkeypatch: pytest.Mon
 
 
 def test_the_log_records_each_decision_with_blank_and_bad_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batch, "DEFAULT_CHUNK_SIZE", 4)
+    monkeypatch.setattr(batch, "_LINES_PER_BLOCK", 4)
     lines = [json.dumps(BASELINE), "", "[]", json.dumps(dict(BASELINE, in_custody=True)), "  ", "{bad", json.dumps(BASELINE)]
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -242,7 +242,7 @@ _real_decide_block = batch._decide_block
 @pytest.mark.skipif(sys.platform != "linux", reason="workers inherit the patched function by fork")
 def test_a_worker_that_dies_costs_its_chunk_and_every_line_is_counted(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(batch, "_decide_block", _dying_block)
-    monkeypatch.setattr(batch, "DEFAULT_CHUNK_SIZE", 3)
+    monkeypatch.setattr(batch, "_LINES_PER_BLOCK", 3)
     good = json.dumps(BASELINE)
     lines = [good] * 6 + ['{"die": true}', ""] + [good] * 6
     source = tmp_path / "in.jsonl"

@@ -165,6 +165,7 @@ def test_outputs_appear_only_when_complete(tmp_path: Path, capsys: pytest.Captur
         return real(*args)
 
     monkeypatch.setattr(batch, "_decide_block", interrupted)
+    monkeypatch.setattr(batch, "_LINES_PER_BLOCK", 500)
     assert main([*BATCH, str(source), "--out", str(out)]) == 130
     err = capsys.readouterr().err
     assert "interrupted (SIGINT) after 500 lines finished (500 decisions, 0 errors)" in err
@@ -223,7 +224,7 @@ def _start_batch(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[int]]:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a shell's '&' would leave it ignored
     )
     assert process.stdin is not None
-    process.stdin.write((json.dumps(BASELINE) + "\n").encode() * 1600)
+    process.stdin.write((json.dumps(BASELINE) + "\n").encode() * (batch._LINES_PER_BLOCK + 400))  # a block sent, more to come
     process.stdin.flush()
     deadline = time.monotonic() + 60
     workers: list[int] = []
