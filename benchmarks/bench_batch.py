@@ -12,9 +12,10 @@ this script's own memory stays small too. It then runs
 
 in a subprocess and prints the wall time, throughput, the CPU time of all its processes per
 referral (the figure to compare on a shared machine: wall time depends on what else runs), the
-load average, peak RSS (this script, and the largest of the command's processes: the main
-process or a worker) and the command's summary line, and checks that every line is accounted
-for. ``--input`` keeps the generated referrals in that file, and reuses it when it already holds
+load average, the host's speed before and after (``host_speed``: a fixed loop's CPU time, which
+varies twofold from minute to minute here), peak RSS (this script, and the largest of the
+command's processes: the main process or a worker) and the command's summary line, and checks
+that every line is accounted for. ``--input`` keeps the generated referrals in that file, and reuses it when it already holds
 as many lines (generating a million takes about a minute). Not a test: the figures go in
 docs/performance.md.
 """
@@ -122,6 +123,23 @@ def stages(count: int, rounds: int = 5) -> None:
         print(f"  {name:32s} {us:6.1f} us")
 
 
+def host_speed() -> float:
+    """Milliseconds of CPU for a fixed pure-Python loop (3,000,000 additions), the least of three.
+
+    The host this machine runs on gives it more or less speed from minute to minute (the same
+    loop has taken 103 ms and 200 ms within the same hour, with nothing else running here), and
+    the batch's wall time moves with it: printed before and after the run so that a figure can
+    be read with the speed it was taken at."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        total = 0
+        for number in range(3_000_000):
+            total += number
+        best = min(best, time.process_time() - started)
+    return best * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--referrals", type=int, default=1_000_000)
@@ -147,9 +165,11 @@ def main() -> None:
         ] + (["--trace"] if args.trace else [])
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
         load_before = os.getloadavg()[0]
+        speed_before = host_speed()
         started = time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
         elapsed = time.perf_counter() - started
+        speed_after = host_speed()
         if result.returncode != 0:
             sys.exit(f"batch command failed ({result.returncode}):\n{result.stderr}")
         size_mib = source.stat().st_size / 2**20
@@ -168,6 +188,7 @@ def main() -> None:
     print(f"CPU time of the batch processes: {cpu:.1f} s, {cpu / args.referrals * 1e6:.0f} us per referral"
           f" (the wall time on {os.cpu_count()} otherwise idle cores is at least {cpu / (os.cpu_count() or 1):.1f} s)")
     print(f"load average before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f} (other processes slow the run)")
+    print(f"host speed before/after: {speed_before:.0f} / {speed_after:.0f} ms for a fixed loop (lower is faster; see host_speed)")
     print(f"peak RSS: largest batch process {children_kib / 1024:.0f} MiB; this script {self_kib / 1024:.0f} MiB")
     print(f"summary: {summary}")
     print(f"decision lines written: {decided:,}; error lines: {errors:,}")

@@ -444,7 +444,34 @@ class _TooLong:
     line: int
 
 
-_Chunk = _Block | _TooLong
+@dataclass(frozen=True, slots=True)
+class _InputFile:
+    """The batch's input file, as workers open it: its path, and its device and inode, which
+    the file a worker opens must have."""
+
+    path: str
+    device: int
+    inode: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Range:
+    """A block of whole input lines (as ``_Block``) that the worker reads from the input file
+    itself: ``length`` bytes from ``offset``, ``count`` lines numbered from ``first``. Sent for
+    a regular file with ``jobs > 1``, so that the lines cross no pipe on their way in."""
+
+    first: int
+    offset: int
+    length: int
+    count: int
+    file: _InputFile
+
+
+class InputChangedError(RuntimeError):
+    """The input file changed while the batch read it (a worker found other lines there)."""
+
+
+_Chunk = _Block | _TooLong | _Range
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,10 +500,14 @@ def _decide_block(policy: Policy, chunk: _Chunk, as_of: dt.date, trace: bool, re
     """Split, parse, decide and serialise a chunk of input lines."""
     if isinstance(chunk, _TooLong):
         return _Written(errors=_too_long(chunk.line) + b"\n", error_count=1)
+    if isinstance(chunk, _Range):
+        chunk = _lines_of(chunk)
     known = _known_facts(policy)
     lines = chunk.data.split(b"\n")
     if chunk.data.endswith(b"\n"):
         lines.pop()  # the empty text after the last newline is not a line
+    if len(lines) != chunk.count:  # only a block read from the file again can differ
+        raise InputChangedError(f"lines {chunk.first:,} to {chunk.first + chunk.count - 1:,} are not where they were")
     out: list[bytes] = []
     errors: list[bytes] = []
     records: list[Any] = []
@@ -501,6 +532,11 @@ def _block_failed(chunk: _Chunk, why: str) -> _Written:
     """Every line of a chunk that could not be decided (its worker died): an internal error record."""
     if isinstance(chunk, _TooLong):
         return _Written(errors=_too_long(chunk.line) + b"\n", error_count=1)
+    if isinstance(chunk, _Range):
+        try:
+            chunk = _lines_of(chunk)
+        except InputChangedError as exc:
+            raise _input_changed(chunk, exc) from None
     lines = chunk.data.split(b"\n")
     if chunk.data.endswith(b"\n"):
         lines.pop()
@@ -601,6 +637,60 @@ def _worker_block(chunk: _Chunk, as_of: dt.date, trace: bool, recorder: Any = No
     return _decide_block(_worker_policy_or_fail(), chunk, as_of, trace, recorder)
 
 
+_input_descriptors: dict[_InputFile, int] = {}
+"""A worker's descriptor of the input file, opened once for all its blocks."""
+_input_lock = threading.Lock()
+
+
+def _open_input_file(file: _InputFile) -> int:
+    """A new descriptor of the input file; InputChangedError when the path now names another
+    file (replaced while the batch ran) or cannot be opened."""
+    try:
+        descriptor = os.open(file.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise InputChangedError(f"cannot open it again: {exc.strerror or exc}") from None
+    opened = os.fstat(descriptor)
+    if (opened.st_dev, opened.st_ino) != (file.device, file.inode):
+        os.close(descriptor)
+        raise InputChangedError("another file has its name now")
+    return descriptor
+
+
+def _lines_of(chunk: _Range) -> _Block:
+    """The block of lines a range holds, read from the input file: in a worker through the
+    descriptor it keeps for its next blocks, elsewhere (the main process, for a block whose
+    worker died) through one opened for it."""
+    if _worker_policy is not None:
+        found = _input_descriptors.get(chunk.file)
+        if found is None:
+            with _input_lock:
+                found = _input_descriptors.get(chunk.file)
+                if found is None:
+                    found = _input_descriptors[chunk.file] = _open_input_file(chunk.file)
+        return _read_range(chunk, found)
+    descriptor = _open_input_file(chunk.file)
+    try:
+        return _read_range(chunk, descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _input_changed(chunk: object, exc: InputChangedError) -> PolicyError:
+    where = chunk.file.path if isinstance(chunk, _Range) else "<input>"
+    return PolicyError.at(where, None, None, "input-changed", f"the input file changed while the batch read it: {exc}; run again")
+
+
+def _read_range(chunk: _Range, descriptor: int) -> _Block:
+    """The lines of a range, read from the input file (InputChangedError when it is shorter now)."""
+    data = os.pread(descriptor, chunk.length, chunk.offset)
+    while len(data) < chunk.length:  # a regular file gives it all at once, but a read may stop short
+        more = os.pread(descriptor, chunk.length - len(data), chunk.offset + len(data))
+        if not more:
+            raise InputChangedError(f"it ends before line {chunk.first + chunk.count - 1:,}")
+        data += more
+    return _Block(chunk.first, data, chunk.count)
+
+
 # --- the pipeline ----------------------------------------------------------------------------------
 
 
@@ -648,6 +738,8 @@ def _run(
             return future.result()
         except WorkerError as exc:
             raise PolicyError.at(policy.file, None, None, "worker", f"a worker could not load the policy: {exc}") from None
+        except InputChangedError as exc:
+            raise _input_changed(chunk, exc) from None
         except BrokenProcessPool:
             restarts += 1
             if restarts > _MAX_POOL_RESTARTS:
@@ -746,22 +838,30 @@ class _Counts:
         return f"lines in: {self.lines}, decisions: {self.decisions}, errors: {self.errors}, blank: {self.blank}"
 
 
-def _read_blocks(stream: BinaryIO, counts: _Counts, source: str, lines_per_block: int) -> Iterator[_Chunk]:
+def _read_blocks(stream: BinaryIO, counts: _Counts, source: str, lines_per_block: int, file: _InputFile | None = None) -> Iterator[_Chunk]:
     """The input as blocks of ``lines_per_block`` whole lines (fewer at the end, or when a block
     reaches ``_BLOCK_BYTES``), numbered, read ``_READ_BYTES`` at a time. A line that grows past
     ``MAX_LINE_BYTES`` before its newline is skipped as it is read, never held: a ``_TooLong``
     marks its place. The main process only finds line ends here; workers split the lines, skip
-    blank ones and decide the rest."""
+    blank ones and decide the rest. With ``file`` (the stream is that regular file, read from
+    its start) each block is a ``_Range`` of it, which the worker reads itself."""
     read = getattr(stream, "read1", None) or stream.read  # read1: what a pipe has, without waiting for more
     pieces: list[bytes | memoryview] = []  # whole lines not sent yet (the start of the first may be an earlier read's tail)
     whole = 0  # how many
     held = 0  # their bytes
     tail = b""  # the start of a line whose newline has not come yet
     skipping = False
+    begin = 0  # where in the input the next block begins
 
-    def block() -> _Block:
-        nonlocal pieces, whole, held
-        made = _Block(counts.lines + 1, b"".join(pieces), whole)
+    def block() -> _Block | _Range:
+        nonlocal pieces, whole, held, begin
+        made: _Block | _Range
+        if file is None:
+            made = _Block(counts.lines + 1, b"".join(pieces), whole)
+        else:
+            length = sum(map(len, pieces))
+            made = _Range(counts.lines + 1, begin, length, whole, file)
+            begin += length
         counts.lines += whole
         pieces, whole, held = [], 0, 0
         return made
@@ -772,8 +872,10 @@ def _read_blocks(stream: BinaryIO, counts: _Counts, source: str, lines_per_block
             if skipping:  # the rest of an over-long line
                 end = data.find(b"\n")
                 if end < 0:
+                    begin += len(data)
                     continue
                 skipping = False
+                begin += end + 1
                 data = data[end + 1 :]
             find = data.find
             sent = at = 0  # data[:sent] is in blocks or pieces; data[:at] is whole lines
@@ -802,6 +904,7 @@ def _read_blocks(stream: BinaryIO, counts: _Counts, source: str, lines_per_block
             if len(tail) > MAX_LINE_BYTES:
                 counts.lines += 1
                 yield _TooLong(counts.lines)
+                begin += len(tail)
                 tail, skipping = b"", True
         if tail:  # the last line, with no newline after it
             pieces.append(tail)
@@ -810,6 +913,20 @@ def _read_blocks(stream: BinaryIO, counts: _Counts, source: str, lines_per_block
             yield block()
     except OSError as exc:
         raise PolicyError.at(source, counts.lines + 1, None, "unreadable", f"cannot read: {exc.strerror or exc}") from None
+
+
+def _input_file(source: str, stream: BinaryIO, jobs: int) -> _InputFile | None:
+    """The input as workers open it themselves (``_Range``): with ``jobs > 1``, for a regular
+    file; None for a pipe or standard input, whose lines the main process sends."""
+    if jobs <= 1 or source == "-":
+        return None
+    try:
+        found = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not stat.S_ISREG(found.st_mode):
+        return None
+    return _InputFile(os.path.abspath(source), found.st_dev, found.st_ino)
 
 
 def _open_input(source: str) -> BinaryIO:
@@ -1046,7 +1163,7 @@ def run_batch_command(policy: Policy, args: argparse.Namespace) -> int:
         bar = _progress_bar(stream) if sys.stderr.isatty() and "--errors" in outputs else None
         log = _open_log(args)
         results: Generator[_Written, None, None] = _run(
-            policy, _read_blocks(stream, counts, args.batch, _LINES_PER_BLOCK), local=_decide_block,
+            policy, _read_blocks(stream, counts, args.batch, _LINES_PER_BLOCK, _input_file(args.batch, stream, jobs)), local=_decide_block,
             remote=_worker_block, failed=_block_failed, as_of=as_of, jobs=jobs, trace=args.trace,
             recorder=log.record_maker(policy) if log is not None else None,
         )

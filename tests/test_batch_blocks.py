@@ -231,7 +231,8 @@ def test_the_log_records_each_decision_with_blank_and_bad_lines(tmp_path: Path, 
 
 def _dying_block(policy: Any, chunk: Any, *rest: Any) -> Any:
     """A worker that dies (as on a segfault) on a chunk holding a line marked to kill it."""
-    if isinstance(chunk, batch._Block) and b'"die"' in chunk.data:
+    lines = batch._lines_of(chunk) if isinstance(chunk, batch._Range) else chunk  # a file's lines, read by the worker
+    if isinstance(lines, batch._Block) and b'"die"' in lines.data:
         os._exit(1)
     return _real_decide_block(policy, chunk, *rest)
 
@@ -313,3 +314,87 @@ def test_a_write_back_failure_met_by_the_thread_fails_the_run(tmp_path: Path, mo
     assert "cannot write output: Input/output error" in capsys.readouterr().err
     assert not out.exists()
     assert not list(tmp_path.glob(".out.jsonl.*.part"))  # the temporary file is removed
+
+
+@given(
+    lines=LINES,
+    final_newline=st.booleans(),
+    longest=st.integers(1, 16),
+    read_bytes=st.integers(1, 40),
+    per_block=st.integers(1, 6),
+    block_bytes=st.integers(1, 80),
+)
+@settings(max_examples=400, deadline=None)
+def test_ranges_of_the_file_are_the_blocks(
+    lines: list[bytes], final_newline: bool, longest: int, read_bytes: int, per_block: int, block_bytes: int
+) -> None:
+    """For a regular file with ``jobs > 1`` the main process sends ranges of the file, which the
+    worker reads itself: the same lines, numbered alike, as the blocks it would have sent."""
+    data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    file = batch._InputFile("in.jsonl", 1, 2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(batch, "MAX_LINE_BYTES", longest)
+        patch.setattr(batch, "_READ_BYTES", read_bytes)
+        patch.setattr(batch, "_BLOCK_BYTES", block_bytes)
+        blocks = list(batch._read_blocks(io.BytesIO(data), batch._Counts(), "in.jsonl", per_block))
+        ranges = list(batch._read_blocks(io.BytesIO(data), batch._Counts(), "in.jsonl", per_block, file))
+    assert len(ranges) == len(blocks)
+    for block, made in zip(blocks, ranges, strict=True):
+        if isinstance(block, batch._TooLong):
+            assert made == block
+            continue
+        assert isinstance(block, batch._Block) and isinstance(made, batch._Range)
+        assert (made.first, made.count, made.file) == (block.first, block.count, file)
+        assert data[made.offset : made.offset + made.length] == block.data
+
+
+def _ranges_of(path: Path, per_block: int) -> list[Any]:
+    with path.open("rb") as stream:
+        file = batch._input_file(str(path), stream, 2)
+        assert file is not None
+        return list(batch._read_blocks(stream, batch._Counts(), str(path), per_block, file))
+
+
+def test_a_worker_reads_its_range_and_notices_a_changed_file(tmp_path: Path, hiu: recnav_rules.Policy) -> None:
+    source = tmp_path / "in.jsonl"
+    good = json.dumps(BASELINE)
+    source.write_text("\n".join([good] * 5 + ["", good]) + "\n", encoding="utf-8")
+    ranges = _ranges_of(source, 4)
+    assert [(r.first, r.count) for r in ranges] == [(1, 4), (5, 3)]
+    written = batch._decide_block(hiu, ranges[1], AS_OF, False)
+    assert (written.decisions, written.blank) == (2, 1)
+    assert [json.loads(line)["line"] for line in written.out.splitlines()] == [5, 7]
+    source.write_text("\n".join([good] * 5) + "\n", encoding="utf-8")  # shorter now: line 7 is gone
+    with pytest.raises(batch.InputChangedError, match="ends before line 7"):
+        batch._lines_of(ranges[1])
+    source.write_text(("\n" * 10) + good * 20, encoding="utf-8")  # as long, the lines elsewhere
+    with pytest.raises(batch.InputChangedError, match="lines 5 to 7 are not where they were"):
+        batch._decide_block(hiu, ranges[1], AS_OF, False)
+    other = tmp_path / "other.jsonl"
+    other.write_text(good + "\n", encoding="utf-8")
+    renamed = batch._InputFile(str(other), ranges[0].file.device, ranges[0].file.inode)  # the name of another file
+    with pytest.raises(batch.InputChangedError, match="another file has its name now"):
+        batch._open_input_file(renamed)
+
+
+def test_an_input_file_that_changes_during_the_run_stops_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Workers read their lines from the file: when it is cut short after the main process
+    read it, the run stops with exit 2 and one line, and leaves no output."""
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("".join(json.dumps(BASELINE) + "\n" for _ in range(20)), encoding="utf-8")
+    real = batch._read_blocks
+
+    def cut_short(*args: Any) -> Any:
+        for number, chunk in enumerate(real(*args)):
+            assert isinstance(chunk, batch._Range)  # a regular file with --jobs 2
+            if number == 1:
+                source.write_bytes(b"")
+            yield chunk
+
+    monkeypatch.setattr(batch, "_LINES_PER_BLOCK", 5)
+    monkeypatch.setattr(batch, "_read_blocks", cut_short)
+    assert main([*BATCH, str(source), "--out", str(out), "--jobs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "the input file changed while the batch read it" in err and "Traceback" not in err
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
