@@ -128,6 +128,7 @@ policies:
 def test_hostile_strings_decide_correctly_and_run_nothing(tmp_path: Path) -> None:
     policy = recnav_rules.load_policy(hostile_policy(tmp_path))
     assert_safe(policy.program_source())
+    assert_safe(codegen.generate(policy.compiled, as_given=True).source)
     marker = Path("/tmp/recnav-pwned")
     marker.unlink(missing_ok=True)
     for value in HOSTILE_STRINGS:

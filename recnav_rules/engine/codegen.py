@@ -337,15 +337,18 @@ class _Generator:
             self.window_days[derived.name] = groups[group]
         for local in groups.values():
             w.emit(depth, f"{local} = []")
-        w.emit(depth, f"for rec in {v}:")
-        body = depth + 1
+        # each field read by subscript (a missing one ends the loop through KeyError, as the
+        # length test and the field tests would: the program hands the facts over)
+        w.emit(depth, "try:")
+        w.emit(depth + 1, f"for rec in {v}:")
+        body = depth + 2
         w.emit(body, f"if rec.__class__ is not {w.const(dict)} or {w.const(len)}(rec) != {w.const(len(spec.fields))}:")
         w.emit(body + 1, "return None")
         field_locals: dict[str, str] = {}
         for field_name, sub in spec.fields.items():
             local = w.temp()
             field_locals[field_name] = local
-            w.emit(body, f"{local} = rec.get({w.const(field_name)})")
+            w.emit(body, f"{local} = rec[{w.const(field_name)}]")
             if sub.type == "bool":
                 w.emit(body, f"if {local} is not True and {local} is not False:")
                 w.emit(body + 1, "return None")
@@ -399,6 +402,8 @@ class _Generator:
                 w.emit(inner + 1, f"{days}.append({day})")
             else:
                 w.emit(inner, f"{days}.append({moment})")
+        w.emit(depth, f"except {w.const(KeyError)}:")
+        w.emit(depth + 1, "return None")
         w.emit(depth, f"{v} = {w.const(tuple)}({t_list})")
 
     def record_test(self, node: Node, fields: Mapping[str, str]) -> str:
