@@ -8,13 +8,16 @@ Memory stays flat however long the input: items are read lazily, in chunks, and 
 chunks; each worker gets the policy once (pickled when the policy can be pickled, otherwise
 loaded from its file by ``file#id`` with the caller's GP practice register, and its digest
 checked). In the command the main process reads the input a megabyte at a time and only finds
-line ends: it sends each block of 2,000 whole lines (at most 4 MiB) to a worker as one bytes
-object, and the worker splits, parses (orjson, with an exact duplicate-key check), decides and
-serialises (orjson) the lines and sends back the chunk's decision lines and error lines as one
-blob each, which the main process writes as they are. Results always come back in input order.
-Without ``--trace`` or a decision log a line's summary is written from the engine's parts
-(``NativeEngine.summary``) without making the decision, the same bytes (docs/engines.md, "Batch
-lines without the decision").
+line ends: for a regular file it sends each worker the place of a block of 2,000 whole lines (at
+most 4 MiB; ``_Range``), which the worker reads from the file itself (checked to be the same file
+with its lines in place, else the run stops); a pipe's blocks are sent as one bytes object each.
+The worker splits, parses (orjson, with an exact duplicate-key check), decides and serialises
+(orjson) the lines and sends back the chunk's decision lines and error lines as one blob each,
+which the main process writes as they are. Results always come back in input order. Without
+``--trace`` or a decision log a line's summary is written from the engine's parts
+(``NativeEngine.summary``) without making the decision, the same bytes, its facts digest taken of
+the line's facts as read when they are the checked facts (docs/engines.md, "Batch lines without
+the decision").
 
 Nothing is lost and nothing stops the run: every item ends as a decision or as an error record
 with its 1-based line number, whatever happens inside (bad JSON, bad facts, an unexpected
