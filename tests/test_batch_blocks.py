@@ -65,15 +65,17 @@ LINES = st.lists(
 )
 
 
-@given(
-    lines=LINES,
-    final_newline=st.booleans(),
-    longest=st.integers(1, 16),
-    read_bytes=st.integers(1, 40),
-    per_block=st.integers(1, 6),
-    block_bytes=st.integers(1, 80),
-    sizes=st.lists(st.integers(1, 50), max_size=5),
-)
+INPUTS = {  # an input and the reader's limits, made small so that every edge is reached
+    "lines": LINES,
+    "final_newline": st.booleans(),
+    "longest": st.integers(1, 16),
+    "read_bytes": st.integers(1, 40),
+    "per_block": st.integers(1, 6),
+    "block_bytes": st.integers(1, 80),
+}
+
+
+@given(**INPUTS, sizes=st.lists(st.integers(1, 50), max_size=5))
 @settings(max_examples=600, deadline=None)
 def test_blocks_give_every_line_once_in_order(
     lines: list[bytes], final_newline: bool, longest: int, read_bytes: int, per_block: int, block_bytes: int, sizes: list[int]
@@ -316,14 +318,7 @@ def test_a_write_back_failure_met_by_the_thread_fails_the_run(tmp_path: Path, mo
     assert not list(tmp_path.glob(".out.jsonl.*.part"))  # the temporary file is removed
 
 
-@given(
-    lines=LINES,
-    final_newline=st.booleans(),
-    longest=st.integers(1, 16),
-    read_bytes=st.integers(1, 40),
-    per_block=st.integers(1, 6),
-    block_bytes=st.integers(1, 80),
-)
+@given(**INPUTS)
 @settings(max_examples=400, deadline=None)
 def test_ranges_of_the_file_are_the_blocks(
     lines: list[bytes], final_newline: bool, longest: int, read_bytes: int, per_block: int, block_bytes: int
