@@ -61,21 +61,15 @@ class NativeEngine:
         interpreter = self.interpreter
         if self._dated:
             interpreter.check_effective(as_of)
+        program = self.program
         if written:
-            program = self._as_given
-            if program is None:  # built once; two threads at once would build equal programs
-                program = self._as_given = codegen.build(interpreter.policy, as_given=True)
-            result = program(facts, as_of)
-            if result is None:
-                return None
-            env, given, defaults, _personal, _notes, values, leaves, same = result
-            if same:
-                given = None
-        else:
-            result = self.program(facts, as_of)
-            if result is None:
-                return None
-            env, given, defaults, _personal, _notes, values, leaves = result
+            program = self._as_given or self._build_as_given()
+        result = program(facts, as_of)
+        if result is None:
+            return None
+        env, given, defaults, _personal, _notes, values, leaves = result[:7]
+        if written and result[7]:  # the facts as given are the checked facts (``same``)
+            given = None
         settled = interpreter.settled(env, values, defaults, leaves)
         return (
             settled,
@@ -84,6 +78,12 @@ class NativeEngine:
             interpreter.identity,
             self.floats,
         )
+
+
+    def _build_as_given(self) -> codegen.Program:
+        """The program batch lines use, built once (two threads at once build equal programs)."""
+        self._as_given = codegen.build(self.interpreter.policy, as_given=True)
+        return self._as_given
 
 
 def _may_hold_floats(interpreter: Evaluator) -> bool:
