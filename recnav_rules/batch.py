@@ -40,7 +40,6 @@ import argparse
 import datetime as dt
 import errno
 import gc
-import hashlib
 import itertools
 import json
 import os
@@ -62,6 +61,7 @@ from typing import Any, BinaryIO, TextIO, TypeVar
 
 import orjson
 
+from recnav_rules.canonical import digest_of_canonical
 from recnav_rules.decision import _FIELDS as _DECISION_FIELDS
 from recnav_rules.decision import Decision, facts_digest
 from recnav_rules.engine.dates import today_in_london
@@ -101,7 +101,7 @@ its CPU time with 2,000, 4.4 s with 500), and at most ``3 * jobs`` are in flight
 _IN_FLIGHT_PER_JOB = 3
 _READ_BYTES = 1024 * 1024
 _BLOCK_BYTES = 4 * 1024 * 1024
-"""A block of input lines is sent when it has ``DEFAULT_CHUNK_SIZE`` lines or this many bytes."""
+"""A block of input lines is sent when it has ``_LINES_PER_BLOCK`` lines or this many bytes."""
 _MAX_POOL_RESTARTS = 8
 _SYNC_EVERY = 64 * 1024 * 1024
 """An output file is asked to reach the disk (in a thread) after each this many bytes (``_Output``)."""
@@ -198,8 +198,6 @@ _POLICY_ID, _POLICY_VERSION, _POLICY_DIGEST, _AS_OF, _DECISION_ID = (
 )
 assert _DECISION_FIELDS[:6] == ("outcome", "complete", "missing_facts", "reasons", "signposts", "next_steps")
 
-_sha256 = hashlib.sha256
-
 _SUMMARIES: dict[tuple[Any, ...], tuple[Any, Any, Any, Any, bytes]] = {}
 """The middle of summary lines already written (``_summary_middle``), with the tuples they were
 written from (kept alive by this, so their ids are not reused while they are here)."""
@@ -266,7 +264,7 @@ def _summary_line(line: int, summary: Summary, as_of: dt.date, written: bytes | 
     if given is None:
         if written is None:
             raise ValueError("a summary of facts as written needs what was written")
-        digest = _sha256(written).hexdigest().encode("ascii")
+        digest = digest_of_canonical(written).encode("ascii")
     else:
         digest = facts_digest(given, floats=floats).encode("ascii")  # hexadecimal
     return b'{"line":%d,%s,"facts_digest":"%s"}' % (line, middle, digest)

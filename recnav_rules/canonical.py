@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import rfc8785
 
-__all__ = ["MAX_SAFE_INTEGER", "canonical_bytes", "canonical_json", "digest_of", "has_float", "jsonable"]
+__all__ = ["MAX_SAFE_INTEGER", "canonical_bytes", "canonical_json", "digest_of", "digest_of_canonical", "has_float", "jsonable"]
 
 MAX_SAFE_INTEGER = 2**53 - 1
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
@@ -88,6 +88,12 @@ def digest_of(value: Any, *, floats: bool | None = None, checked_times: bool = F
     if floats is False and checked_times:  # a decision's facts digest: ``canonical_bytes`` inlined
         return _sha256(orjson.dumps(value, default=_default, option=_SORTED)).hexdigest()
     return _sha256(canonical_bytes(value, floats=floats, checked_times=checked_times)).hexdigest()
+
+
+def digest_of_canonical(data: bytes) -> str:
+    """``digest_of`` a value whose RFC 8785 bytes the caller already holds (the batch reader's
+    sorted write of a float-free line: ``facts_input.read_json_line``)."""
+    return _sha256(data).hexdigest()
 
 
 _sha256 = hashlib.sha256
